@@ -208,7 +208,9 @@ class Environment:
         return "\n".join(lines)
 
 
-def setup(seed: int = 0, device: str | torch.device | None = None, quiet: bool = False) -> Environment:
+def setup(
+    seed: int = 0, device: str | torch.device | None = None, quiet: bool = False
+) -> Environment:
     """One call at the top of every lesson: seed everything, pick the device, report.
 
     Args:
@@ -221,7 +223,11 @@ def setup(seed: int = 0, device: str | torch.device | None = None, quiet: bool =
     """
     seed_everything(seed)
     env = Environment(
-        device=get_device(device), fast=fast_mode(), colab=in_colab(), seed=seed, versions=versions()
+        device=get_device(device),
+        fast=fast_mode(),
+        colab=in_colab(),
+        seed=seed,
+        versions=versions(),
     )
     if not quiet:
         print(env.summary())
@@ -241,7 +247,7 @@ def colab_install_cell() -> str:
         "import subprocess\n"
         "import sys\n"
         "\n"
-        'if importlib.util.find_spec("google.colab") and not importlib.util.find_spec("dlcourse"):\n'
+        'if "google.colab" in sys.modules and importlib.util.find_spec("dlcourse") is None:\n'
         f'    repo, ref, where = "{COURSE_REPO}", "{COURSE_REF}", "/content/deeplab-from-scratch"\n'
         '    subprocess.run(["git", "clone", "-q", "--depth", "1", "-b", ref, repo, where], check=True)\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", where], check=True)\n'

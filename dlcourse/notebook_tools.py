@@ -16,7 +16,12 @@ import os
 import sys
 from pathlib import Path
 
-NBVAL_MARKERS = ("# NBVAL_CHECK_OUTPUT", "# NBVAL_IGNORE_OUTPUT", "# NBVAL_SKIP", "# NBVAL_RAISES_EXCEPTION")
+NBVAL_MARKERS = (
+    "# NBVAL_CHECK_OUTPUT",
+    "# NBVAL_IGNORE_OUTPUT",
+    "# NBVAL_SKIP",
+    "# NBVAL_RAISES_EXCEPTION",
+)
 
 
 def _read(path: str | Path):
@@ -87,6 +92,7 @@ def notebook_definitions(path: str | Path) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m dlcourse.notebook_tools execute PATH... [--fast]``."""
     parser = argparse.ArgumentParser(prog="python -m dlcourse.notebook_tools")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("execute", help="run notebooks top to bottom and save their outputs")

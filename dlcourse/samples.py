@@ -24,13 +24,12 @@ from dlcourse.viz import VOC_CLASSES, VOID_INDEX
 
 def sample_photo(name: str = "grace_hopper.jpg") -> np.ndarray:
     """A photo from matplotlib's sample data as an ``(H, W, 3)`` uint8 array."""
-    try:
-        path = cbook.get_sample_data(name, asfileobj=False)
-    except (OSError, ValueError) as err:
+    path = Path(cbook.get_sample_data(name, asfileobj=False))
+    if not path.is_file():
         raise FileNotFoundError(
             f"sample_photo(name={name!r}): matplotlib has no sample file of that name; "
             "try 'grace_hopper.jpg'"
-        ) from err
+        )
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
 
@@ -72,7 +71,8 @@ def rasterize_polygons(
         size: ``(height, width)`` of the mask.
         class_names: the class list that gives each name its index.
         void_width: width in pixels of a void (255) band drawn along every
-            polygon's border, as VOC masks have; 0 for none.
+            polygon's border, as VOC masks have; 0 for none. Edges that run along
+            the image border get no band (VOC masks have none there either).
 
     Returns:
         ``(H, W)`` uint8 label map; pixels outside every polygon are 0 (background).
@@ -90,8 +90,16 @@ def rasterize_polygons(
     if void_width > 0:
         for obj in objects:
             points = [tuple(map(float, point)) for point in obj["polygon"]]
-            draw.line(points + points[:1], fill=VOID_INDEX, width=void_width)
+            for start, end in zip(points, points[1:] + points[:1], strict=True):
+                if not _on_same_image_edge(start, end, width, height):
+                    draw.line([start, end], fill=VOID_INDEX, width=void_width)
     return np.asarray(mask)
+
+
+def _on_same_image_edge(start, end, width, height) -> bool:
+    """True when the segment start-end lies along one border of a width x height image."""
+    (x0, y0), (x1, y1) = start, end
+    return (x0 == x1 and x0 in (0, width)) or (y0 == y1 and y0 in (0, height))
 
 
 def sample_mask(name: str = "grace_hopper") -> np.ndarray:

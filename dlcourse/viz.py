@@ -191,7 +191,9 @@ def legend_handles(
     return handles
 
 
-def show_palette(class_names: Sequence[str] = VOC_CLASSES, palette: np.ndarray = VOC_PALETTE) -> Figure:
+def show_palette(
+    class_names: Sequence[str] = VOC_CLASSES, palette: np.ndarray = VOC_PALETTE
+) -> Figure:
     """A figure with one labelled swatch per class."""
     n = len(class_names)
     cols = 7

@@ -1,0 +1,113 @@
+"""Tests of the package's shape: tiny __init__, one-way imports, documented public API."""
+
+import ast
+import importlib
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dlcourse
+
+PACKAGE = Path(dlcourse.__file__).parent
+
+# Each module may import only modules of a lower level (see CONTRIBUTING.md):
+# env -> rf, viz -> layers -> backbones -> models; data, metrics -> train;
+# crf needs only torch; widgets sit on top; checks may import anything.
+LEVELS = {
+    "env": 0, "notebook_tools": 0, "crf": 0, "lattice": 0,
+    "rf": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1,
+    "samples": 2, "layers": 2, "data": 2,
+    "backbones": 3,
+    "models": 4,
+    "inference": 5,
+    "train": 6,
+    "widgets": 7,
+    "checks": 8,
+}  # fmt: skip
+STANDALONE = {"crf": {"lattice"}, "lattice": set()}
+
+
+def package_modules() -> list[str]:
+    return sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in {"__init__", "__main__"})
+
+
+def imported_course_modules(name: str) -> set[str]:
+    """Modules of dlcourse imported by dlcourse/<name>.py, at any depth of the file."""
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.level == 1:
+                found.add(node.module.split(".")[0])
+            elif node.module.startswith("dlcourse."):
+                found.add(node.module.split(".")[1])
+            elif node.module == "dlcourse":
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("dlcourse."))
+    return found - {name}
+
+
+def test_every_module_has_a_level():
+    missing = [name for name in package_modules() if name not in LEVELS]
+    assert not missing, f"add {missing} to LEVELS in tests/test_package.py and CONTRIBUTING.md"
+
+
+@pytest.mark.parametrize("name", package_modules())
+def test_imports_point_one_way(name):
+    imported = imported_course_modules(name)
+    if name in STANDALONE:
+        assert imported <= STANDALONE[name], f"dlcourse.{name} must need only torch: {imported}"
+        return
+    upward = {other for other in imported if LEVELS.get(other, 99) >= LEVELS[name]}
+    assert not upward, f"dlcourse.{name} imports {sorted(upward)}, which sit at or above it"
+
+
+@pytest.mark.parametrize("name", package_modules())
+def test_module_docstring_names_its_lessons(name):
+    module = importlib.import_module(f"dlcourse.{name}")
+    assert module.__doc__ and "Used in:" in module.__doc__, f"dlcourse.{name} needs 'Used in: NN'"
+
+
+@pytest.mark.parametrize("name", package_modules())
+def test_public_functions_and_classes_have_docstrings(name):
+    module = importlib.import_module(f"dlcourse.{name}")
+    undocumented = [
+        attr
+        for attr, value in vars(module).items()
+        if not attr.startswith("_")
+        and (inspect.isfunction(value) or inspect.isclass(value))
+        and value.__module__ == module.__name__
+        and not inspect.getdoc(value)
+    ]
+    assert not undocumented, f"dlcourse.{name}: document {undocumented}"
+
+
+def test_importing_the_package_loads_nothing_heavy():
+    code = (
+        "import sys, dlcourse; "
+        "heavy = [m for m in ('torch', 'ipywidgets', 'matplotlib', 'numpy') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
+    assert dlcourse.__version__.count(".") == 2
+
+
+def test_no_module_imports_ipywidgets_at_top_level():
+    for name in package_modules():
+        tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+        for node in tree.body:
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n.split(".")[0] == "ipywidgets" for n in names), (
+                f"dlcourse.{name} imports ipywidgets at import time; import it inside the function"
+            )
