@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	# Colab ships ipywidgets 7.7: keep a copy beside the venv so tests can prove the widgets work with it too
-	$(BIN)/python -m pip install -q --no-deps --upgrade --target $(VENV)/ipywidgets7 'ipywidgets==7.7.*' 'widgetsnbextension==3.6.*' 'jupyterlab_widgets==1.1.*'
+	$(BIN)/python -m pip install -q --no-deps --upgrade --target $(VENV)/ipywidgets7 'ipywidgets==7.7.*' 'widgetsnbextension==3.6.*' 'jupyterlab_widgets==1.1.*' 'ipython_genutils==0.2.*'
 	touch $(STAMP)
 
 # Jupyter refuses to run as root unless told; containers and WSL often run as root.

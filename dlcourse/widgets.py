@@ -1,0 +1,655 @@
+"""Interactive explorers: pure plotting functions and thin ipywidgets wrappers.
+
+Every explorer is a plotting function that takes plain values and returns a
+matplotlib figure (tests call it directly, lessons show one static figure from
+it) plus a wrapper that puts sliders and dropdowns in front of it.
+
+:func:`explore` is the one generic wrapper. It uses only core widgets that exist
+in ipywidgets 7.7 (Colab) and 8 (JupyterLab 4): ``IntSlider``, ``FloatSlider``,
+``Dropdown``, ``Checkbox``, ``Button``, ``Output``, ``VBox``/``HBox`` and
+``interactive_output``. ipywidgets is imported only inside the wrappers, so the
+plotting functions work without it; when it is missing, or no notebook front end
+is attached, a wrapper draws one static figure instead and returns it.
+
+Used in: 01, 02, 04, 09.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+
+from dlcourse.rf import effective_kernel, footprint, receptive_fields
+from dlcourse.viz import to_numpy_image
+
+# --- control specs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slider:
+    """An integer or float slider: ``min..max`` in steps of ``step``, starting at ``value``.
+
+    Integers everywhere give an ``IntSlider``; any float gives a ``FloatSlider``.
+    """
+
+    min: float
+    max: float
+    step: float = 1
+    value: float | None = None
+    description: str | None = None
+
+    def start(self) -> float:
+        """The starting value (``value``, else ``min``)."""
+        return self.min if self.value is None else self.value
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A dropdown over ``options`` (values, or ``(label, value)`` pairs), starting at ``value``."""
+
+    options: Sequence[Any]
+    value: Any = None
+    description: str | None = None
+
+    def start(self) -> Any:
+        """The starting value (``value``, else the first option's value)."""
+        if self.value is not None:
+            return self.value
+        first = self.options[0]
+        return first[1] if isinstance(first, tuple) and len(first) == 2 else first
+
+
+@dataclass(frozen=True)
+class Toggle:
+    """A checkbox starting at ``value``."""
+
+    value: bool = False
+    description: str | None = None
+
+    def start(self) -> bool:
+        """The starting value."""
+        return self.value
+
+
+def as_control(name: str, spec: Any) -> Slider | Choice | Toggle:
+    """Turn a short-hand control spec into a :class:`Slider`, :class:`Choice` or :class:`Toggle`.
+
+    Accepted short-hands: ``(min, max)``, ``(min, max, step)`` or ``(min, max, step, value)``
+    tuples of numbers (a slider); a list of options (a dropdown); a bool (a checkbox).
+    """
+    if isinstance(spec, Slider | Choice | Toggle):
+        return spec
+    if isinstance(spec, bool):
+        return Toggle(spec)
+    if isinstance(spec, list) and spec:
+        return Choice(tuple(spec))
+    if isinstance(spec, tuple) and 2 <= len(spec) <= 4 and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in spec
+    ):
+        low, high = spec[0], spec[1]
+        step = spec[2] if len(spec) > 2 else 1
+        if high < low or step <= 0:
+            raise ValueError(
+                f"controls[{name!r}] = {spec!r}: a slider needs min <= max and a positive step"
+            )
+        return Slider(low, high, step, spec[3] if len(spec) > 3 else None)
+    raise TypeError(
+        f"controls[{name!r}] = {spec!r}: use (min, max[, step[, value]]) for a slider, a list of "
+        "options for a dropdown, True/False for a checkbox, or Slider/Choice/Toggle"
+    )
+
+
+def start_values(controls: Mapping[str, Any]) -> dict[str, Any]:
+    """The starting value of every control: the keyword arguments of the static figure."""
+    return {name: as_control(name, spec).start() for name, spec in controls.items()}
+
+
+def _make_widget(name: str, control: Slider | Choice | Toggle):
+    import ipywidgets as w
+
+    label = control.description or name
+    style = {"description_width": "initial"}
+    if isinstance(control, Toggle):
+        return w.Checkbox(value=control.value, description=label, style=style)
+    if isinstance(control, Choice):
+        return w.Dropdown(options=list(control.options), value=control.start(),
+                          description=label, style=style)  # fmt: skip
+    numbers = (control.min, control.max, control.step, control.start())
+    kind = w.IntSlider if all(isinstance(v, int) for v in numbers) else w.FloatSlider
+    return kind(min=control.min, max=control.max, step=control.step, value=control.start(),
+                description=label, continuous_update=False, style=style)  # fmt: skip
+
+
+def front_end_available() -> bool:
+    """True when ipywidgets imports and an IPython kernel can show widgets."""
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _show(fig: Figure) -> None:
+    """Display ``fig`` once (inside the current ``Output``) and release it."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
+def explore(
+    plot_fn: Callable[..., Figure],
+    controls: Mapping[str, Any],
+    *,
+    interactive: bool | None = None,
+    columns: int = 3,
+):
+    """Put controls in front of a plotting function; redraw its figure whenever one moves.
+
+    Contract:
+        * ``plot_fn(**values)`` takes one keyword argument per control and returns a new
+          matplotlib ``Figure``; it must not show or print anything itself.
+        * ``controls`` maps each keyword to a spec (see :func:`as_control`):
+          ``(min, max[, step[, value]])``, a list of options, a bool, or a
+          :class:`Slider`/:class:`Choice`/:class:`Toggle`.
+        * In a notebook with ipywidgets 7.7 or 8 it returns a ``VBox`` (controls on top,
+          an ``Output`` below, built with ``interactive_output``); display it as the last
+          expression of a cell. Sliders redraw on release, not while dragging. The
+          widgets are reachable as ``box.controls`` (a dict) and the output as
+          ``box.output``; every figure is closed after it is displayed.
+        * Without ipywidgets or a front end (a script, a test, a static render) it returns
+          ``plot_fn(**start_values(controls))``, one figure at the starting values.
+
+    Args:
+        plot_fn: the pure plotting function.
+        controls: keyword -> control spec.
+        interactive: force widgets (``True``) or the static figure (``False``);
+            ``None`` decides from :func:`front_end_available`.
+        columns: controls per row.
+    """
+    if not callable(plot_fn):
+        raise TypeError(f"explore(plot_fn={plot_fn!r}): plot_fn must be a function returning a Figure")
+    if not controls:
+        raise ValueError("explore(controls={}): give at least one control, e.g. {'dilation': (1, 24)}")
+    if columns < 1:
+        raise ValueError(f"explore(columns={columns}): columns must be at least 1")
+    specs = {name: as_control(name, spec) for name, spec in controls.items()}
+    if interactive is None:
+        interactive = front_end_available()
+    if not interactive:
+        return plot_fn(**{name: spec.start() for name, spec in specs.items()})
+
+    import ipywidgets as w
+
+    widgets = {name: _make_widget(name, spec) for name, spec in specs.items()}
+
+    def redraw(**values):
+        _show(plot_fn(**values))
+
+    output = w.interactive_output(redraw, widgets)
+    items = list(widgets.values())
+    rows = [w.HBox(items[i : i + columns]) for i in range(0, len(items), columns)]
+    box = w.VBox([*rows, output])
+    box.controls = widgets
+    box.output = output
+    return box
+
+
+# --- lesson 02: dilation explorer ----------------------------------------------------
+
+
+def plot_dilation(
+    image: np.ndarray,
+    kernel: int = 3,
+    dilation: int | Sequence[int] = 1,
+    layers: int = 1,
+    center: tuple[int, int] | None = None,
+    size: float = 4.0,
+) -> Figure:
+    """Which pixels of a photo one output unit of a dilated conv stack reads.
+
+    Left: the photo with the sampled input pixels (coloured by how many paths reach
+    them) and the RF box. Right: the tap footprint, one cell per input offset.
+
+    Args:
+        image: the photo, ``(H, W, 3)`` (see :func:`dlcourse.viz.to_numpy_image`).
+        kernel: kernel size of every layer.
+        dilation: one rate for all ``layers`` layers, or one rate per layer (then
+            ``layers`` is ignored), e.g. ``(1, 2, 5)``.
+        layers: number of stacked stride-1 convolutions.
+        center: ``(row, col)`` of the output unit; the image centre by default.
+        size: height of the figure in inches.
+    """
+    photo = to_numpy_image(image)
+    rates = [dilation] * layers if isinstance(dilation, int | np.integer) else list(dilation)
+    if not rates:
+        raise ValueError("plot_dilation: layers must be at least 1 (or give a list of dilations)")
+    for rate in rates:
+        effective_kernel(kernel, rate)  # checks kernel and every rate
+    counts = footprint(rates, kernel, counts=True)
+    rf = counts.shape[0]
+    half = rf // 2
+    height, width = photo.shape[:2]
+    row, col = (height // 2, width // 2) if center is None else center
+    if not (0 <= row < height and 0 <= col < width):
+        raise ValueError(f"plot_dilation(center={center}): outside the {height}x{width} image")
+    ys, xs = np.nonzero(counts)
+    paths = counts[ys, xs]
+    ys, xs = ys - half + row, xs - half + col
+
+    fig, (ax_photo, ax_zoom) = plt.subplots(1, 2, figsize=(size * 2.2, size))
+    box = {"fill": False, "edgecolor": "deepskyblue", "linewidth": 1.5}
+    ax_photo.imshow(photo, interpolation="nearest")
+    ax_photo.add_patch(Rectangle((col - half - 0.5, row - half - 0.5), rf, rf, **box))
+    ax_photo.scatter(xs, ys, s=4, color="red", marker="s", linewidths=0)
+    ax_photo.set_xlim(-0.5, width - 0.5)
+    ax_photo.set_ylim(height - 0.5, -0.5)
+    ax_photo.set_axis_off()
+    larger = " (larger than the photo)" if rf > min(height, width) else ""
+    ax_photo.set_title(f"{len(rates)} x conv {kernel}x{kernel}, dilation {_rates_text(rates)}: "
+                       f"RF {rf}x{rf}{larger}", fontsize=10)  # fmt: skip
+
+    # zoom on the RF (with a margin), never larger than the photo
+    view = min(max(rf + 2 * max(2, rf // 8), 9), max(height, width))
+    top = int(np.clip(row - view // 2, 0, max(0, height - view)))
+    left = int(np.clip(col - view // 2, 0, max(0, width - view)))
+    crop = photo[top : top + view, left : left + view]
+    ax_zoom.imshow(crop, interpolation="nearest", alpha=0.55,
+                   extent=(left - 0.5, left + crop.shape[1] - 0.5, top + crop.shape[0] - 0.5, top - 0.5))  # fmt: skip
+    ax_zoom.add_patch(Rectangle((col - half - 0.5, row - half - 0.5), rf, rf, **box))
+    cell = 72.0 * size * 0.8 / view  # points per input pixel on screen
+    side = float(np.clip(cell * 0.85, 2.5, 14.0))
+    dots = ax_zoom.scatter(xs, ys, s=side**2, c=paths, cmap="autumn_r", marker="s", vmin=1,
+                           vmax=max(2, int(paths.max())), edgecolors="black", linewidths=0.4)  # fmt: skip
+    ax_zoom.set_xlim(left - 0.5, left + crop.shape[1] - 0.5)
+    ax_zoom.set_ylim(top + crop.shape[0] - 0.5, top - 0.5)
+    ax_zoom.set_axis_off()
+    ax_zoom.set_title(f"zoom: {len(xs)} of {rf * rf} pixels in the box reached", fontsize=10)
+    # fixed layout (no tight_layout): a redraw costs one draw, not three
+    fig.subplots_adjust(left=0.01, right=0.9, bottom=0.02, top=0.9, wspace=0.04)
+    bar = fig.colorbar(dots, cax=fig.add_axes((0.915, 0.1, 0.015, 0.72)))
+    bar.set_label("paths to the output", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    bar.ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    return fig
+
+
+def _rates_text(rates: Sequence[int]) -> str:
+    return str(rates[0]) if len(set(rates)) == 1 else ",".join(str(r) for r in rates)
+
+
+def dilation_explorer(image: np.ndarray | None = None, *, interactive: bool | None = None):
+    """Sliders for kernel size, dilation rate (1-24) and number of layers over a photo.
+
+    A thin wrapper around :func:`plot_dilation` via :func:`explore` (same return value).
+
+    Args:
+        image: the photo; :func:`dlcourse.samples.sample_photo` by default.
+        interactive: see :func:`explore`.
+    """
+    if image is None:
+        from dlcourse.samples import sample_photo
+
+        image = sample_photo()
+    photo = to_numpy_image(image)
+
+    def draw(kernel: int, dilation: int, layers: int) -> Figure:
+        return plot_dilation(photo, kernel=kernel, dilation=dilation, layers=layers)
+
+    controls = {
+        "kernel": Slider(1, 7, 2, 3, "kernel size"),
+        "dilation": Slider(1, 24, 1, 1, "dilation"),
+        "layers": Slider(1, 4, 1, 1, "layers"),
+    }
+    return explore(draw, controls, interactive=interactive)
+
+
+# --- lesson 01: stack explorer -------------------------------------------------------
+
+
+def stack_support(layers: Sequence[tuple[int, int, int]]) -> list[np.ndarray]:
+    """Indices of the units at every level that feed output unit 0 of a 1-D conv chain.
+
+    ``layers`` are ``(kernel, stride, dilation)`` without padding. Entry ``l`` of the
+    result holds the unit indices at level ``l`` (0 = input, ``len(layers)`` = output).
+    """
+    support = [np.zeros(1, dtype=np.int64)]
+    for kernel, stride, dilation in reversed(list(layers)):
+        taps = np.arange(kernel) * dilation
+        support.append(np.unique((support[-1][:, None] * stride + taps[None, :]).ravel()))
+    return support[::-1]
+
+
+def plot_stack(layers: Sequence[tuple[int, int, int]], size: float = 1.0) -> Figure:
+    """How one output unit of a 1-D conv/pool chain sees its input, level by level.
+
+    Each row is one level (input at the bottom); dots are units placed at the centre
+    of their RF in input pixels, coloured ones feed the top unit, lines are the taps.
+    The right margin lists each layer's kernel, stride and dilation with the RF size
+    and jump after it.
+
+    Args:
+        layers: ``(kernel, stride, dilation)`` per layer, first layer first.
+        size: scale of the figure.
+    """
+    from matplotlib.collections import LineCollection
+
+    layers = [tuple(int(v) for v in layer[:3]) for layer in layers]
+    history = [None, *receptive_fields(layers)] if layers else [None]
+    support = stack_support(layers)
+    total = history[-1].size if layers else 1
+
+    def center(level: int, index: np.ndarray) -> np.ndarray:
+        if level == 0:
+            return index.astype(np.float64)
+        rf = history[level]
+        return index * rf.jump + (rf.size - 1) / 2
+
+    fig_height = size * (0.55 * (len(layers) + 1) + 0.9)
+    fig, ax = plt.subplots(figsize=(size * 9.5, fig_height))
+    segments = []
+    for level in range(len(layers) + 1):
+        jump = 1 if level == 0 else history[level].jump
+        extent = 1 if level == 0 else history[level].size
+        every = np.arange(max(1, (total - extent) // jump + 1))
+        ax.scatter(center(level, every), np.full(len(every), level), s=10, color="0.8", zorder=1)
+        ax.scatter(center(level, support[level]), np.full(len(support[level]), level), s=22,
+                   color=plt.cm.viridis(level / max(1, len(layers))), zorder=3)  # fmt: skip
+        if level > 0:
+            kernel, stride, dilation = layers[level - 1]
+            for unit in support[level]:
+                taps = unit * stride + np.arange(kernel) * dilation
+                x_top = center(level, np.array([unit]))[0]
+                segments += [((x, level - 1), (x_top, level)) for x in center(level - 1, taps)]
+            rf = history[level]
+            ax.text(1.01, level, f"k={kernel} s={stride} d={dilation}: RF {rf.size}, jump {rf.jump}",
+                    va="center", fontsize=9, transform=ax.get_yaxis_transform())  # fmt: skip
+    ax.add_collection(LineCollection(segments, colors="0.45", linewidths=0.6, zorder=2))
+    ax.set_xlim(-0.5 - 0.02 * total, total - 0.5 + 0.02 * total)
+    ax.set_ylim(-0.6, len(layers) + 0.6)
+    ax.set_yticks(range(len(layers) + 1), ["input", *[f"layer {i}" for i in range(1, len(layers) + 1)]])
+    ax.set_xlabel("input pixel")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(f"one output unit sees {total} input pixels", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def stack_explorer(
+    layers: Sequence[tuple[int, int, int]] = ((3, 1, 1),),
+    *,
+    max_layers: int = 8,
+    interactive: bool | None = None,
+):
+    """Build a conv chain layer by layer and watch its RF and jump grow.
+
+    Sliders pick the next layer's kernel, stride and dilation; "add layer" appends it,
+    "remove last" drops the top layer, "reset" restores ``layers``. A thin wrapper
+    around :func:`plot_stack`; without a front end it returns ``plot_stack(layers)``.
+    The returned ``VBox`` keeps the current chain in ``box.layers`` and its buttons in
+    ``box.buttons``.
+    """
+    initial = [tuple(layer) for layer in layers]
+    receptive_fields(initial)  # validates the layers
+    if max_layers < 1:
+        raise ValueError(f"stack_explorer(max_layers={max_layers}): must be at least 1")
+    if interactive is None:
+        interactive = front_end_available()
+    if not interactive:
+        return plot_stack(initial)
+
+    import ipywidgets as w
+
+    current = list(initial)
+    sliders = {
+        "kernel": _make_widget("kernel", Slider(1, 7, 1, 3)),
+        "stride": _make_widget("stride", Slider(1, 3, 1, 1)),
+        "dilation": _make_widget("dilation", Slider(1, 6, 1, 1)),
+    }
+    buttons = {name: w.Button(description=name) for name in ("add layer", "remove last", "reset")}
+    output = w.Output()
+
+    def redraw() -> None:
+        output.clear_output(wait=True)
+        with output:
+            _show(plot_stack(current))
+
+    def on_click(button) -> None:
+        if button.description == "add layer" and len(current) < max_layers:
+            current.append(tuple(sliders[name].value for name in ("kernel", "stride", "dilation")))
+        elif button.description == "remove last" and current:
+            current.pop()
+        elif button.description == "reset":
+            current[:] = initial
+        redraw()
+
+    for button in buttons.values():
+        button.on_click(on_click)
+    box = w.VBox([w.HBox(list(sliders.values())), w.HBox(list(buttons.values())), output])
+    box.layers = current
+    box.controls = sliders
+    box.buttons = buttons
+    box.output = output
+    redraw()
+    return box
+
+
+# --- lesson 04: ASPP explorer --------------------------------------------------------
+
+
+def aspp_taps(
+    rate: int, output_stride: int, center: tuple[int, int], image_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the 9 taps of one 3x3 ASPP branch of ``rate`` fall in a photo.
+
+    A feature cell at output stride ``s`` covers ``s x s`` photo pixels; the taps sit
+    ``rate`` cells apart around the cell that holds ``center`` (``(row, col)`` in photo
+    pixels). Returns ``(corners, inside)``: ``(9, 2)`` top-left photo pixels
+    ``(row, col)`` of each tap's cell, and a boolean ``(9,)`` that is False where the
+    tap lands in the zero padding outside the feature map.
+    """
+    if rate < 1 or output_stride < 1:
+        raise ValueError(f"aspp_taps(rate={rate}, output_stride={output_stride}): both must be >= 1")
+    height, width = image_size
+    rows, cols = -(-height // output_stride), -(-width // output_stride)  # feature map size
+    cell_r, cell_c = center[0] // output_stride, center[1] // output_stride
+    offsets = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]) * rate
+    cells = offsets + np.array([cell_r, cell_c])
+    inside = (cells[:, 0] >= 0) & (cells[:, 0] < rows) & (cells[:, 1] >= 0) & (cells[:, 1] < cols)
+    return cells * output_stride, inside
+
+
+def plot_aspp(
+    image: np.ndarray,
+    rates: Sequence[int] = (6, 12, 18),
+    output_stride: int = 16,
+    pooling: bool = True,
+    center: tuple[int, int] | None = None,
+    size: float = 5.0,
+) -> Figure:
+    """Each ASPP branch's sampling pattern over a photo, at a given output stride.
+
+    The 1x1 branch reads one feature cell; each 3x3 branch of rate ``r`` reads 9 cells
+    ``r`` cells apart (filled squares; hollow dashed ones fall into the padding and
+    read zeros). The image-pooling branch reads the whole photo (white frame).
+
+    Args:
+        image: the photo, ``(H, W, 3)``.
+        rates: rates of the 3x3 branches.
+        output_stride: photo pixels per feature cell (8, 16 or 32).
+        pooling: draw the image-pooling branch.
+        center: ``(row, col)`` of the output cell in photo pixels; the centre by default.
+        size: height of the figure in inches.
+    """
+    photo = to_numpy_image(image)
+    height, width = photo.shape[:2]
+    row, col = (height // 2, width // 2) if center is None else center
+    if not (0 <= row < height and 0 <= col < width):
+        raise ValueError(f"plot_aspp(center={center}): outside the {height}x{width} image")
+    colors = plt.get_cmap("tab10").colors
+    fig, ax = plt.subplots(figsize=(size * width / height + 2.6, size))
+    ax.imshow(photo, interpolation="nearest")
+    s = output_stride
+    cell_r, cell_c = (row // s) * s, (col // s) * s
+    ax.add_patch(Rectangle((cell_c - 0.5, cell_r - 0.5), s, s, color=colors[0], alpha=0.9,
+                           label="1x1"))
+    for index, rate in enumerate(rates, start=1):
+        corners, inside = aspp_taps(int(rate), s, (row, col), (height, width))
+        color = colors[index % len(colors)]
+        for (top, left), valid in zip(corners, inside, strict=True):
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), s, s, facecolor=color if valid else "none",
+                                   edgecolor=color, alpha=0.85, linewidth=1.5,
+                                   linestyle="-" if valid else "--"))
+        span = 2 * int(rate) * s + s
+        ax.plot([], [], "s", color=color, label=f"rate {rate}: span {span} px,\n"
+                f"{int(inside.sum())} of 9 taps on the feature map")
+    if pooling:
+        ax.add_patch(Rectangle((-0.5, -0.5), width, height, fill=False, edgecolor="white",
+                               linewidth=3, label="image pooling:\nthe whole image"))
+    pad = int(0.3 * max(height, width))  # show a band of the zero padding around the photo
+    ax.set_xlim(-pad - 0.5, width + pad - 0.5)
+    ax.set_ylim(height + pad - 0.5, -pad - 0.5)
+    ax.add_patch(Rectangle((-pad - 0.5, -pad - 0.5), width + 2 * pad, height + 2 * pad,
+                           color="0.85", zorder=-1))
+    ax.set_axis_off()
+    ax.set_title(f"ASPP at output stride {s}: {-(-height // s)}x{-(-width // s)} feature cells "
+                 f"of {s}x{s} px", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+              labelspacing=0.9)
+    fig.subplots_adjust(left=0.01, right=0.66, bottom=0.02, top=0.93)
+    return fig
+
+
+def aspp_explorer(image: np.ndarray | None = None, *, interactive: bool | None = None):
+    """Sliders for three ASPP rates, a dropdown for the output stride, a pooling checkbox.
+
+    A thin wrapper around :func:`plot_aspp` via :func:`explore` (same return value).
+
+    Args:
+        image: the photo; :func:`dlcourse.samples.sample_photo` by default.
+        interactive: see :func:`explore`.
+    """
+    if image is None:
+        from dlcourse.samples import sample_photo
+
+        image = sample_photo()
+    photo = to_numpy_image(image)
+
+    def draw(rate1: int, rate2: int, rate3: int, output_stride: int, pooling: bool) -> Figure:
+        return plot_aspp(photo, (rate1, rate2, rate3), output_stride, pooling)
+
+    controls = {
+        "rate1": Slider(1, 36, 1, 6, "rate 1"),
+        "rate2": Slider(1, 36, 1, 12, "rate 2"),
+        "rate3": Slider(1, 36, 1, 18, "rate 3"),
+        "output_stride": Choice([8, 16, 32], 16, "output stride"),
+        "pooling": Toggle(True, "image pooling"),
+    }
+    return explore(draw, controls, interactive=interactive)
+
+
+# --- lesson 09: dense CRF explorer ---------------------------------------------------
+
+
+def plot_crf(
+    image: np.ndarray,
+    probs: np.ndarray,
+    w1: float = 4.0,
+    theta_alpha: float = 40.0,
+    theta_beta: float = 5.0,
+    w2: float = 3.0,
+    theta_gamma: float = 3.0,
+    iterations: int = 10,
+    size: float = 3.2,
+) -> Figure:
+    """A photo, the labels of its unaries, and the labels after the dense CRF.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 photo.
+        probs: ``(C, H, W)`` class probabilities of the same size (C <= 21: VOC colours).
+        w1, theta_alpha, theta_beta, w2, theta_gamma, iterations: as in
+            :func:`dlcourse.crf.dense_crf` (lattice method).
+        size: height of each panel in inches.
+    """
+    import torch
+
+    from dlcourse.crf import dense_crf
+    from dlcourse.viz import colorize_mask
+
+    photo = to_numpy_image(image)
+    probs = torch.as_tensor(np.asarray(probs, dtype=np.float32))
+    refined = dense_crf(photo, probs, int(iterations), w1=w1, theta_alpha=theta_alpha,
+                        theta_beta=theta_beta, w2=w2, theta_gamma=theta_gamma)  # fmt: skip
+    before, after = probs.argmax(0).numpy(), refined.argmax(0).numpy()
+    changed = float((before != after).mean())
+    aspect = photo.shape[1] / photo.shape[0]
+    fig, axes = plt.subplots(1, 3, figsize=(3 * size * aspect + 0.4, size + 0.5))
+    panels = [
+        ("photo", photo),
+        ("unaries (argmax)", colorize_mask(before)),
+        (f"after {int(iterations)} CRF iterations\n{changed:.1%} of pixels changed", colorize_mask(after)),
+    ]
+    for ax, (title, picture) in zip(axes, panels, strict=True):
+        ax.imshow(picture, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    fig.suptitle(f"w1={w1:g}, theta_alpha={theta_alpha:g}, theta_beta={theta_beta:g}, "
+                 f"w2={w2:g}, theta_gamma={theta_gamma:g}", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def crf_explorer(
+    image: np.ndarray | None = None,
+    probs: np.ndarray | None = None,
+    *,
+    interactive: bool | None = None,
+):
+    """Sliders for the dense CRF's w1, theta_alpha, theta_beta, w2, theta_gamma and iterations.
+
+    A thin wrapper around :func:`plot_crf` via :func:`explore` (same return value). Keep
+    the image small (about 200 px wide) so that every redraw takes a fraction of a second.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 photo; by default the sample photo at 160x188 px.
+        probs: its ``(C, H, W)`` class probabilities; by default simulated from the
+            course's hand-drawn mask (:func:`dlcourse.crf.simulated_probs`).
+        interactive: see :func:`explore`.
+    """
+    if (image is None) != (probs is None):
+        raise ValueError("crf_explorer: give both image and probs, or neither (for the sample photo)")
+    if image is None:
+        from PIL import Image
+
+        from dlcourse.crf import simulated_probs
+        from dlcourse.samples import sample_mask, sample_photo
+
+        small = (160, 188)  # width, height: a third of the sample photo
+        image = np.asarray(Image.fromarray(sample_photo()).resize(small, Image.BILINEAR))
+        mask = np.asarray(Image.fromarray(sample_mask()).resize(small, Image.NEAREST))
+        probs = simulated_probs(mask, 21, stride=8, noise=1.0).numpy()
+    photo = to_numpy_image(image)
+
+    def draw(w1: float, theta_alpha: float, theta_beta: float, w2: float, theta_gamma: float,
+             iterations: int) -> Figure:  # fmt: skip
+        return plot_crf(photo, probs, w1, theta_alpha, theta_beta, w2, theta_gamma, iterations)
+
+    controls = {
+        "w1": Slider(0.0, 10.0, 0.5, 4.0, "w1 (appearance)"),
+        "theta_alpha": Slider(1.0, 120.0, 1.0, 40.0, "θα (px)"),
+        "theta_beta": Slider(1.0, 40.0, 1.0, 5.0, "θβ (colour)"),
+        "w2": Slider(0.0, 10.0, 0.5, 3.0, "w2 (smoothness)"),
+        "theta_gamma": Slider(0.5, 10.0, 0.5, 3.0, "θγ (px)"),
+        "iterations": Slider(0, 15, 1, 10, "iterations"),
+    }
+    return explore(draw, controls, interactive=interactive)

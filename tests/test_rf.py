@@ -1,0 +1,303 @@
+"""Receptive-field arithmetic and measurement (dlcourse.rf) against hand-derived values."""
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from dlcourse.rf import (
+    MeasuredRF,
+    ReceptiveField,
+    chain_layers,
+    conv_output_size,
+    effective_kernel,
+    footprint,
+    layer_geometry,
+    measure_receptive_field,
+    positive_probe,
+    receptive_field,
+    receptive_fields,
+)
+
+
+def test_effective_kernel():
+    assert effective_kernel(3, 1) == 3
+    assert effective_kernel(3, 2) == 5
+    assert effective_kernel(3, 6) == 13
+    assert effective_kernel(1, 24) == 1
+    assert effective_kernel(7, 24) == 145
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((7, 3), 5),
+        ((7, 3, 1, 0, 2), 3),  # the issue's example: size 7, kernel 3, dilation 2
+        ((224, 7, 2, 3), 112),  # ResNet stem
+        ((112, 3, 2, 1), 56),  # ResNet max pool
+        ((65, 3, 1, 12, 12), 65),  # 'same' padding = dilation for a 3x3 kernel
+        ((5, 5), 1),
+        ((8, 3, 3), 2),
+    ],
+)
+def test_conv_output_size_hand_values(args, expected):
+    assert conv_output_size(*args) == expected
+
+
+def test_conv_output_size_matches_torch():
+    x = torch.zeros(1, 1, 23, 23)
+    for kernel in (1, 2, 3, 5):
+        for stride in (1, 2, 3):
+            for dilation in (1, 2, 4):
+                for padding in (0, 1, 3):
+                    if 23 + 2 * padding < dilation * (kernel - 1) + 1:
+                        continue
+                    conv = nn.Conv2d(1, 1, kernel, stride, padding, dilation)
+                    assert conv(x).shape[-1] == conv_output_size(23, kernel, stride, padding, dilation)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: conv_output_size(7, 0), "kernel"),
+        (lambda: conv_output_size(7, 3, dilation=0), "dilation"),
+        (lambda: conv_output_size(7, 3, stride=0), "stride"),
+        (lambda: conv_output_size(0, 3), "size"),
+        (lambda: conv_output_size(4, 3, dilation=2), "smaller than the effective kernel"),
+        (lambda: conv_output_size(7, 3, padding=-1), "padding"),
+        (lambda: effective_kernel(0, 1), "kernel"),
+        (lambda: effective_kernel(3, 0), "dilation"),
+        (lambda: receptive_field([(3, 1, 0)]), "dilation"),
+        (lambda: receptive_field([(0, 1, 1)]), "kernel"),
+        (lambda: receptive_field([(3, 0, 1)]), "stride"),
+        (lambda: footprint([]), "dilations"),
+        (lambda: footprint([1, 2], kernel=[3]), "kernel"),
+        (lambda: footprint([1, 0]), "dilation"),
+    ],
+)
+def test_bad_arguments_name_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_bad_types_are_rejected():
+    with pytest.raises(TypeError, match="kernel"):
+        effective_kernel(3.0, 1)
+    with pytest.raises(TypeError, match="cannot read layer"):
+        receptive_field([nn.ReLU()])
+    with pytest.raises(ValueError, match="square"):
+        receptive_field([nn.Conv2d(1, 1, (3, 5))])
+
+
+def test_receptive_field_hand_values():
+    assert receptive_field([(3, 1, 1), (3, 1, 2), (3, 1, 5)]).size == 17
+    assert receptive_field([(3, 1, 2)] * 3).size == 13
+    assert receptive_field([]) == ReceptiveField(size=1, jump=1, start=0.0)
+    # two 3x3 stride-2 convs without padding: size 3 + 2 * 2 = 7, jump 4, start 1 + 1 * 2 = 3
+    assert receptive_field([(3, 2, 1), (3, 2, 1)]) == ReceptiveField(size=7, jump=4, start=3.0)
+    # the same with padding 1: the first output is centred on input pixel 0
+    assert receptive_field([(3, 2, 1, 1), (3, 2, 1, 1)]) == ReceptiveField(7, 4, 0.0)
+    # an even kernel centres between pixels
+    assert receptive_field([(2, 2, 1)]) == ReceptiveField(2, 2, 0.5)
+
+
+def test_receptive_fields_history_and_span():
+    history = receptive_fields([(7, 2, 1, 3), (3, 2, 1, 1), (3, 1, 1, 1)])
+    assert [(rf.size, rf.jump) for rf in history] == [(7, 2), (11, 4), (19, 4)]
+    assert history[-1].center(2) == 8.0
+    assert history[-1].span(2) == (-1.0, 17.0)
+
+
+def test_modules_match_tuples():
+    modules = [
+        nn.Conv2d(3, 8, 7, stride=2, padding=3),
+        nn.MaxPool2d(3, stride=2, padding=1),
+        nn.Conv2d(8, 8, 3, padding=2, dilation=2),
+        nn.AvgPool2d(2),
+    ]
+    tuples = [(7, 2, 1, 3), (3, 2, 1, 1), (3, 1, 2, 2), (2, 2, 1, 0)]
+    assert [layer_geometry(m) for m in modules] == [(7, 2, 1, 3), (3, 2, 1, 1), (3, 1, 2, 2), (2, 2, 1, 0)]
+    assert receptive_field(modules) == receptive_field(tuples)
+    # 7 -> 7 + 2 * 2 = 11 -> 11 + 4 * 4 = 27 -> 27 + 1 * 4 = 31; the 2x2 pool centres between pixels
+    assert receptive_field(modules) == ReceptiveField(size=31, jump=8, start=2.0)
+
+
+def test_vgg16_published_receptive_field():
+    # VGG-16: conv5_3 sees 196 pixels, pool5 212 (Araujo et al., Distill 2019)
+    vgg = torchvision.models.vgg16(weights=None).features
+    history = receptive_fields(chain_layers(vgg))
+    assert history[-2].size == 196
+    assert history[-1].size == 212
+    assert history[-1].jump == 32
+
+
+def _resnet50_stages():
+    torch.manual_seed(0)
+    net = torchvision.models.resnet50(weights=None)
+    stem = [net.conv1, net.bn1, net.relu, net.maxpool]
+    stages = {}
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        stem.append(getattr(net, name))
+        stages[name] = nn.Sequential(*stem)
+    return stages
+
+
+def test_resnet50_analytic():
+    stages = _resnet50_stages()
+    found = {name: receptive_field(chain_layers(stage)) for name, stage in stages.items()}
+    assert [rf.size for rf in found.values()] == [35, 91, 267, 427]
+    assert [rf.jump for rf in found.values()] == [4, 8, 16, 32]
+    assert all(rf.start == 0.0 for rf in found.values())
+
+
+def test_resnet50_measured():
+    # Input sizes just large enough that the centre unit's RF lies inside the image.
+    stages = _resnet50_stages()
+    sizes = {"layer1": 64, "layer2": 128, "layer3": 320, "layer4": 448}
+    measured = {name: measure_receptive_field(stages[name], size) for name, size in sizes.items()}
+    assert [m.size for m in measured.values()] == [(35, 35), (91, 91), (267, 267), (427, 427)]
+    assert not any(m.clipped for m in measured.values())
+    # layer4 at 448 px: output 14x14, unit (7, 7) is centred on input pixel 7 * 32 = 224
+    assert measured["layer4"].output_index == (7, 7)
+    assert measured["layer4"].box == (224 - 213, 224 - 213, 224 + 213, 224 + 213)
+
+
+def test_measure_does_not_change_the_model():
+    stages = _resnet50_stages()
+    model = stages["layer1"].train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    measure_receptive_field(model, 64)
+    assert model.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [(3, 1, 1), (3, 1, 2), (3, 1, 5)],
+        [(3, 1, 2), (3, 1, 2), (3, 1, 2)],
+        [(5, 2, 1), (3, 1, 1), (3, 2, 3), (1, 1, 1)],
+        [(7, 2, 1), (3, 2, 1), (3, 1, 2), (3, 1, 4)],
+    ],
+)
+def test_measured_equals_analytic_on_conv_stacks(layers):
+    torch.manual_seed(0)
+    modules = []
+    for kernel, stride, dilation in layers:
+        pad = dilation * (kernel - 1) // 2
+        modules += [nn.Conv2d(4 if modules else 3, 4, kernel, stride, pad, dilation),
+                    nn.BatchNorm2d(4), nn.ReLU()]  # fmt: skip
+    model = nn.Sequential(*modules)
+    expected = receptive_field(layers).size
+    size = 2 * expected + 16
+    result = measure_receptive_field(model, size)
+    assert isinstance(result, MeasuredRF)
+    assert not result.clipped
+    assert result.size == (expected, expected)
+    assert result.grad.shape == (size, size)
+
+
+def test_max_pool_is_measured_exactly():
+    # A max pool sends its gradient to one input per window; the probe must not lose pixels.
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3, padding=1))
+    assert receptive_field(chain_layers(model)).size == 8
+    assert measure_receptive_field(model, 32).size == (8, 8)
+    assert measure_receptive_field(model, 32, output_index=(0, 0)).box == (0, 0, 4, 4)
+
+
+def test_probe_support_is_the_footprint():
+    # stride-1 dilated 3x3 convs: the gradient reaches exactly the footprint's offsets,
+    # and each offset's gradient is proportional to its number of paths
+    for rates in ((2, 2, 2), (1, 2, 5)):
+        model = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=r, dilation=r) for r in rates])
+        rf = receptive_field([(3, 1, r) for r in rates]).size
+        result = measure_receptive_field(model, rf + 10)
+        top, left, bottom, right = result.box
+        window = result.grad[top : bottom + 1, left : right + 1]
+        counts = footprint(rates, counts=True)
+        assert np.array_equal(window > 0, footprint(rates))
+        np.testing.assert_allclose(window, counts / 9.0 ** len(rates), rtol=1e-12)
+
+
+def test_unprobed_measurement_returns_effective_rf():
+    torch.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(4) for m in (nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())])
+    model[0] = nn.Conv2d(1, 8, 3, padding=1)
+    inputs = torch.randn(1, 1, 33, 33)
+    result = measure_receptive_field(model, 33, probe=False, inputs=inputs)
+    assert result.size[0] <= 9 and result.size[1] <= 9
+    assert result.grad.shape == (33, 33)
+    with pytest.raises(ValueError, match="inputs"):
+        measure_receptive_field(model, 33, inputs=inputs)
+    with pytest.raises(ValueError, match="output_index"):
+        measure_receptive_field(model, 33, output_index=(40, 0))
+
+
+def test_clipped_flag():
+    model = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1) for _ in range(10)])
+    assert measure_receptive_field(model, 15).clipped
+    assert not measure_receptive_field(model, 25).clipped
+
+
+def test_positive_probe_layout():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=2, dilation=2), nn.BatchNorm2d(4), nn.MaxPool2d(3, 2, 1))
+    probe = positive_probe(model)
+    assert isinstance(probe[2], nn.AvgPool2d)
+    assert torch.all(probe[0].weight == 1 / 27)
+    assert receptive_field(chain_layers(probe)) == receptive_field(chain_layers(model))
+    assert isinstance(model[2], nn.MaxPool2d)
+
+
+def test_footprint_gridding():
+    grid = footprint((2, 2, 2))
+    assert grid.shape == (13, 13)
+    assert grid.sum() == 49
+    assert grid[::2, ::2].all() and not grid[1::2, :].any()
+    assert footprint((1, 2, 5)).shape == (17, 17)
+    assert footprint((1, 2, 5)).sum() == 289
+    counts = footprint((1, 2, 5), counts=True)
+    assert counts.sum() == 3**6  # every one of the 3^3 x 3^3 paths ends somewhere
+    assert counts.max() == 4 and counts[0, 0] == 1 and counts[8, 8] == 1
+    assert footprint([6]).sum() == 9
+    assert footprint([1, 1], kernel=[3, 5]).shape == (7, 7)
+
+
+# --- the exercise checkers of lessons 01 and 02 (dlcourse.checks) ---------------------
+
+
+def test_lesson01_checkers(capsys):
+    from dlcourse import checks
+
+    vgg_like = [(3, 1, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1)]
+    assert checks.check_rf_size(vgg_like, 24) and not checks.check_rf_size(vgg_like, 16)
+    assert checks.check_jump(vgg_like, 4) and not checks.check_jump(vgg_like, 2)
+    assert checks.check_layers_needed(100, 50) and not checks.check_layers_needed(100, 49)
+    assert checks.check_rf_design([(3, 2, 1), (3, 2, 1), (3, 1, 1)], size=15, jump=4)
+    assert checks.check_rf_design([(7, 2, 1), (3, 2, 1), (2, 1, 1)], size=15, jump=4)
+    assert not checks.check_rf_design([(3, 1, 1)] * 7, size=15, jump=1)  # too many layers
+    assert not checks.check_rf_design([(3, 2, 1), (3, 2, 1)], size=15, jump=4)
+    out = capsys.readouterr().out
+    assert "Correct! one output unit sees 24x24" in out and "Not yet." in out
+    assert not checks.check_rf_size(vgg_like, None)
+    assert "replace the None" in capsys.readouterr().out
+
+
+def test_lesson02_checkers(capsys):
+    from dlcourse import checks
+
+    assert checks.check_output_size(20, 3, 12, dilation=4) and not checks.check_output_size(20, 3, 18, dilation=4)
+    assert checks.check_same_padding(5, 3, 6) and not checks.check_same_padding(5, 3, 3)
+    assert checks.check_hybrid_rates((1, 3, 8), min_rf=25) and checks.check_hybrid_rates((1, 3, 9))
+    assert not checks.check_hybrid_rates((1, 2, 5), min_rf=25)  # solid, but RF 17
+    assert not checks.check_hybrid_rates((1, 4, 8), min_rf=25)  # RF 27 with holes
+    assert [checks.check_feature_size(os, 513, side) for os, side in ((8, 65), (16, 33), (32, 17))] == [True] * 3
+    assert not checks.check_feature_size(8, 513, 64)
+    assert "reach 441 of 729" in capsys.readouterr().out
+    for check in (lambda: checks.check_hybrid_rates(None), lambda: checks.check_feature_size(8, 513, None)):
+        assert not check()
+    with pytest.raises(ValueError, match="odd"):
+        checks.check_same_padding(4, 1, 1)
+    with pytest.raises(ValueError, match="output_stride"):
+        checks.check_feature_size(4, 513, 1)

@@ -1,0 +1,260 @@
+"""The explorers (dlcourse.widgets): pure plotting functions, wrappers, ipywidgets 7.7 and 8."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import matplotlib
+import matplotlib.text
+import numpy as np
+import pytest
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
+
+from dlcourse import widgets
+from dlcourse.widgets import (
+    Choice,
+    Slider,
+    Toggle,
+    as_control,
+    dilation_explorer,
+    explore,
+    plot_dilation,
+    plot_stack,
+    stack_explorer,
+    stack_support,
+    start_values,
+)
+
+matplotlib.use("Agg")
+PHOTO = np.zeros((60, 80, 3), dtype=np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _texts(fig: Figure) -> str:
+    found = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+    return "\n".join(found)
+
+
+def test_as_control_short_hands():
+    assert as_control("d", (1, 24)) == Slider(1, 24, 1, None)
+    assert as_control("d", (1, 24, 2, 5)).start() == 5
+    assert as_control("x", (0.0, 1.0, 0.1)).start() == 0.0
+    assert as_control("m", ["a", "b"]) == Choice(("a", "b"))
+    assert as_control("m", [("one", 1), ("two", 2)]).start() == 1
+    assert as_control("t", True) == Toggle(True)
+    assert start_values({"d": (1, 24, 1, 6), "m": ["a", "b"], "t": False}) == {"d": 6, "m": "a", "t": False}
+    with pytest.raises(TypeError, match="controls\\['d'\\]"):
+        as_control("d", "wide")
+    with pytest.raises(ValueError, match="controls\\['d'\\]"):
+        as_control("d", (5, 1))
+
+
+def test_explore_static_fallback():
+    calls = []
+
+    def plot(rate, mode):
+        calls.append((rate, mode))
+        return plt.figure()
+
+    result = explore(plot, {"rate": (1, 24, 1, 6), "mode": ["a", "b"]}, interactive=False)
+    assert isinstance(result, Figure)
+    assert calls == [(6, "a")]
+    # no kernel in a test process: the automatic choice is the static figure
+    assert isinstance(explore(plot, {"rate": (1, 3), "mode": ["c"]}), Figure)
+    assert calls[-1] == (1, "c")
+    with pytest.raises(ValueError, match="controls"):
+        explore(plot, {})
+    with pytest.raises(TypeError, match="plot_fn"):
+        explore(None, {"rate": (1, 3)})
+
+
+def test_explore_widgets_redraw():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    calls = []
+
+    def plot(rate, mode, show):
+        calls.append((rate, mode, show))
+        return plt.figure()
+
+    box = explore(plot, {"rate": (1, 24), "mode": ["a", "b"], "show": True}, interactive=True, columns=2)
+    assert isinstance(box, ipywidgets.VBox)
+    assert isinstance(box.controls["rate"], ipywidgets.IntSlider)
+    assert isinstance(box.controls["mode"], ipywidgets.Dropdown)
+    assert isinstance(box.controls["show"], ipywidgets.Checkbox)
+    assert len(box.children) == 3  # two rows of controls and the output
+    assert calls == [(1, "a", True)]
+    box.controls["rate"].value = 7
+    box.controls["mode"].value = "b"
+    assert calls[-2:] == [(7, "a", True), (7, "b", True)]
+    assert plt.get_fignums() == []  # every drawn figure was closed
+
+
+def test_plot_dilation_titles_and_taps():
+    fig = plot_dilation(PHOTO, kernel=3, dilation=2, layers=3)
+    text = _texts(fig)
+    assert "RF 13x13" in text
+    assert "49 of 169" in text
+    fig = plot_dilation(PHOTO, kernel=3, dilation=(1, 2, 5))
+    assert "dilation 1,2,5" in _texts(fig) and "289 of 289" in _texts(fig)
+    # one 3x3 layer with dilation 6: 9 taps, 6 pixels apart, around the centre (30, 40)
+    fig = plot_dilation(PHOTO, kernel=3, dilation=6)
+    offsets = fig.axes[0].collections[0].get_offsets()
+    assert sorted({float(x) for x in offsets[:, 0]}) == [34.0, 40.0, 46.0]
+    assert sorted({float(y) for y in offsets[:, 1]}) == [24.0, 30.0, 36.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"kernel": 0}, "kernel"), ({"dilation": 0}, "dilation"), ({"center": (100, 0)}, "center"),
+     ({"dilation": []}, "layers")],
+)  # fmt: skip
+def test_plot_dilation_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        plot_dilation(PHOTO, **kwargs)
+
+
+def test_stack_support_hand_values():
+    # (3,1,1) then (3,1,2): the top unit reads units 0, 2, 4 of layer 1, which read inputs 0..6
+    support = stack_support([(3, 1, 1), (3, 1, 2)])
+    assert [s.tolist() for s in support] == [list(range(7)), [0, 2, 4], [0]]
+    support = stack_support([(3, 2, 1), (3, 1, 1)])
+    assert support[0].tolist() == list(range(7)) and support[1].tolist() == [0, 1, 2]
+    # a 3x3 conv with dilation 2 on top of a stride-2 layer skips every other unit
+    assert stack_support([(1, 2, 1), (3, 1, 2)])[0].tolist() == [0, 4, 8]
+
+
+def test_plot_stack():
+    fig = plot_stack([(3, 1, 1), (3, 2, 1), (3, 1, 2), (3, 1, 1)])
+    text = _texts(fig)
+    assert "RF 17, jump 2" in text and "RF 5, jump 2" in text
+    assert "sees 17 input pixels" in text
+    assert "sees 1 input pixels" in _texts(plot_stack([]))
+    with pytest.raises(ValueError, match="stride"):
+        plot_stack([(3, 0, 1)])
+
+
+def test_dilation_explorer(monkeypatch):
+    assert isinstance(dilation_explorer(PHOTO, interactive=False), Figure)
+    pytest.importorskip("ipywidgets")
+    calls = []
+    real = widgets.plot_dilation
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(widgets, "plot_dilation", spy)
+    box = dilation_explorer(PHOTO, interactive=True)
+    assert set(box.controls) == {"kernel", "dilation", "layers"}
+    assert box.controls["dilation"].max == 24
+    box.controls["dilation"].value = 12
+    assert calls[-1] == {"kernel": 3, "dilation": 12, "layers": 1}
+
+
+def test_stack_explorer():
+    assert isinstance(stack_explorer(interactive=False), Figure)
+    pytest.importorskip("ipywidgets")
+    box = stack_explorer([(3, 1, 1)], max_layers=3, interactive=True)
+    box.controls["dilation"].value = 2
+    box.buttons["add layer"].click()
+    assert box.layers == [(3, 1, 1), (3, 1, 2)]
+    box.buttons["add layer"].click()
+    box.buttons["add layer"].click()
+    assert len(box.layers) == 3
+    box.buttons["remove last"].click()
+    assert len(box.layers) == 2
+    box.buttons["reset"].click()
+    assert box.layers == [(3, 1, 1)]
+    with pytest.raises(ValueError, match="max_layers"):
+        stack_explorer(max_layers=0)
+
+
+def test_plot_dilation_speed():
+    # an update must feel immediate; generous bound for a busy 2-core machine
+    from dlcourse.samples import sample_photo
+
+    photo = sample_photo()
+    plt.close(plot_dilation(photo))
+    import time
+
+    start = time.perf_counter()
+    for dilation in (1, 8, 24):
+        plt.close(plot_dilation(photo, kernel=3, dilation=dilation, layers=2))
+    assert (time.perf_counter() - start) / 3 < 1.0
+
+
+IPYWIDGETS7_SCRIPT = textwrap.dedent(
+    """
+    import json, matplotlib
+    matplotlib.use("Agg")
+    import ipywidgets
+    import numpy as np
+    from matplotlib import pyplot as plt
+    from dlcourse import widgets
+
+    photo = np.zeros((60, 80, 3), dtype=np.uint8)
+    calls = []
+    real = widgets.plot_dilation
+    widgets.plot_dilation = lambda *a, **k: calls.append(k) or real(*a, **k)
+    box = widgets.dilation_explorer(photo, interactive=True)
+    box.controls["dilation"].value = 5
+    box.controls["layers"].value = 2
+    stack = widgets.stack_explorer([(3, 1, 1)], interactive=True)
+    stack.controls["stride"].value = 2
+    stack.buttons["add layer"].click()
+    generic = widgets.explore(lambda n, on: plt.figure(), {"n": (0.0, 1.0, 0.5), "on": True},
+                              interactive=True)
+    generic.controls["n"].value = 0.5
+    print("RESULT" + json.dumps({
+        "version": ipywidgets.__version__,
+        "file": ipywidgets.__file__,
+        "calls": calls,
+        "stack": stack.layers,
+        "kinds": sorted(type(w).__name__ for w in generic.controls.values()),
+        "open_figures": len(plt.get_fignums()),
+    }))
+    """
+)
+
+
+def test_widgets_build_and_redraw_with_ipywidgets_7():
+    folder = Path(sys.prefix) / "ipywidgets7"
+    if not (folder / "ipywidgets").is_dir():
+        pytest.skip(f"no ipywidgets 7.7 copy at {folder}; `make test` installs it there")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
+               MPLBACKEND="Agg")  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", IPYWIDGETS7_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, (
+        f"the widgets failed under ipywidgets 7.7 (ipywidgets 7 also needs ipython_genutils in "
+        f"{folder}):\n{run.stderr[-3000:]}"
+    )
+    line = [line for line in run.stdout.splitlines() if "RESULT" in line][-1]
+    result = json.loads(line.split("RESULT", 1)[1])
+    assert result["version"].startswith("7.7"), result
+    assert result["file"].startswith(str(folder)), result
+    assert result["calls"] == [
+        {"kernel": 3, "dilation": 1, "layers": 1},
+        {"kernel": 3, "dilation": 5, "layers": 1},
+        {"kernel": 3, "dilation": 5, "layers": 2},
+    ]
+    assert result["stack"] == [[3, 1, 1], [3, 2, 1]]
+    assert result["kinds"] == ["Checkbox", "FloatSlider"]
+    assert result["open_figures"] == 0
+
+
+def test_without_ipywidgets_every_wrapper_draws_a_figure(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # makes `import ipywidgets` fail
+    assert not widgets.front_end_available()
+    assert isinstance(explore(lambda rate: plt.figure(), {"rate": (1, 3)}), Figure)
+    assert isinstance(dilation_explorer(PHOTO), Figure)
+    assert isinstance(stack_explorer(), Figure)
