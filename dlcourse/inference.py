@@ -1,0 +1,319 @@
+"""Using a trained model: multi-scale + flip prediction, evaluation, and an error gallery.
+
+:func:`predict` averages class probabilities over rescaled and mirrored copies of
+the input (the test-time augmentation of DeepLab v3, https://arxiv.org/abs/1706.05587,
+Sec. 4.3); :func:`evaluate` scores a model on a data set with
+:class:`dlcourse.metrics.SegmentationMetrics`; :func:`with_output_stride` re-runs
+a trained model at another output stride; :func:`rank_images`,
+:func:`error_map`, :func:`show_error_gallery` and :func:`plot_confusion` show where
+it goes wrong.
+
+Used in: 07, 08.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from dlcourse.env import get_device
+from dlcourse.metrics import SegmentationMetrics
+from dlcourse.viz import VOC_PALETTE, VOID_INDEX, colorize_mask, to_numpy_image
+
+
+def _logits(output: Tensor | Mapping[str, Tensor]) -> Tensor:
+    return output["out"] if isinstance(output, Mapping) else output
+
+
+def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    scales = tuple(float(s) for s in scales)
+    if not scales or min(scales) <= 0:
+        raise ValueError(
+            f"scales={scales}: give one or more positive factors, e.g. (0.75, 1, 1.25)"
+        )
+    return scales
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    image: Tensor,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    amp: torch.dtype | None = None,
+) -> Tensor:
+    """Class probabilities for ``image``, averaged over ``scales`` and (optionally) a mirror.
+
+    Each copy is resized (bilinear) by a factor in ``scales``, run through the model
+    in eval mode, its logits resized back to the input size and turned into
+    probabilities; with ``flip`` the horizontally mirrored copy is added too. The
+    model's train/eval mode is restored afterwards.
+
+    Args:
+        model: returns logits ``(N, K, h, w)`` or a dict with ``"out"``.
+        image: a normalized ``(3, H, W)`` image or a batch ``(N, 3, H, W)``.
+        scales: resize factors, e.g. ``(0.5, 0.75, 1.0, 1.25, 1.5, 1.75)``.
+        flip: also average over left-right mirrored copies.
+        amp: an autocast dtype (``torch.bfloat16``/``torch.float16``) or ``None``.
+
+    Returns:
+        Probabilities ``(K, H, W)`` or ``(N, K, H, W)`` (float32, on the image's device);
+        ``.argmax(-3)`` gives the label map.
+    """
+    scales = _check_scales(scales)
+    if image.ndim not in (3, 4) or image.shape[-3] != 3:
+        raise ValueError(f"image: expected (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
+    batch = image[None] if image.ndim == 3 else image
+    height, width = batch.shape[-2:]
+    was_training = model.training
+    model.eval()
+    total = None
+    try:
+        for scale in scales:
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
+            scaled = batch if scale == 1.0 else F.interpolate(
+                batch, size=size, mode="bilinear", align_corners=False
+            )  # fmt: skip
+            for mirrored in (False, True) if flip else (False,):
+                x = scaled.flip(-1) if mirrored else scaled
+                with torch.autocast(batch.device.type, dtype=amp, enabled=amp is not None):
+                    logits = _logits(model(x)).float()
+                if mirrored:
+                    logits = logits.flip(-1)
+                if logits.shape[-2:] != (height, width):
+                    logits = F.interpolate(
+                        logits, size=(height, width), mode="bilinear", align_corners=False
+                    )
+                probs = logits.softmax(dim=1)
+                total = probs if total is None else total + probs
+    finally:
+        model.train(was_training)
+    probs = total / (len(scales) * (2 if flip else 1))
+    return probs[0] if image.ndim == 3 else probs
+
+
+def _shard(data: Dataset) -> Dataset:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return Subset(data, range(dist.get_rank(), len(data), dist.get_world_size()))
+    return data
+
+
+def evaluate(
+    model: nn.Module,
+    data: Dataset | DataLoader,
+    num_classes: int,
+    *,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    device: str | torch.device | None = None,
+    batch_size: int = 1,
+    ignore_index: int = VOID_INDEX,
+    amp: torch.dtype | None = None,
+) -> dict[str, object]:
+    """Score ``model`` on every ``(image, mask)`` pair of ``data`` (pixels summed over the set).
+
+    Args:
+        model: a segmentation model (see :func:`predict`).
+        data: a dataset of ``(image, mask)`` tensors or a DataLoader over one.
+        num_classes: K.
+        scales, flip, amp: test-time augmentation, as in :func:`predict`.
+        device: where to compute (``None``: the model's device).
+        batch_size: images per forward pass when ``data`` is a dataset (images of
+            different sizes need 1).
+        ignore_index: label that is not scored.
+
+    Returns:
+        :meth:`SegmentationMetrics.compute`'s dict (``pixel_acc``, ``mean_acc``, ``iou``,
+        ``miou``, ``fwiou``, ...) plus ``confusion``, the ``(K, K)`` matrix. Under
+        ``torch.distributed`` every process scores its share and the counts are summed.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    device = get_device(device)
+    if isinstance(data, DataLoader):
+        loader = data
+    else:
+        if len(data) == 0:
+            raise ValueError("evaluate(data=...): the data set is empty")
+        loader = DataLoader(_shard(data), batch_size=batch_size, shuffle=False)
+    metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
+    for images, masks in loader:
+        probs = predict(model, images.to(device), scales=scales, flip=flip, amp=amp)
+        metrics.update(probs.argmax(1), masks.to(device))
+    metrics.reduce_from_all_processes()
+    scores = metrics.compute()
+    scores["confusion"] = metrics.matrix().cpu()
+    return scores
+
+
+def with_output_stride(
+    name: str, model: nn.Module, output_stride: int, **build_kwargs
+) -> nn.Module:
+    """The weights of ``model`` in the registered model ``name`` rebuilt at ``output_stride``.
+
+    Changing the output stride changes strides and dilations (and the ASPP rates),
+    not the shapes of any weight, so a model trained at output stride 16 can be
+    evaluated at 8: denser features, sharper masks, about 4x the compute in the last
+    stages (DeepLab v3, https://arxiv.org/abs/1706.05587, Sec. 4.3).
+
+    Args:
+        name: the name ``model`` was built with (see ``dlcourse.models.list_models()``).
+        model: the trained model.
+        output_stride: 8, 16 or 32.
+        build_kwargs: the other builder arguments ``model`` was built with
+            (``num_classes``, ``aux_loss``, ...).
+
+    Returns:
+        A new model in eval mode on ``model``'s device.
+    """
+    from dlcourse.models import build_model
+
+    other = build_model(name, output_stride=output_stride, **build_kwargs)
+    try:
+        other.load_state_dict(model.state_dict(), strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            f"with_output_stride: the weights of `model` do not fit {name!r} built with "
+            f"{build_kwargs}; pass the name and builder arguments `model` was built with"
+        ) from err
+    return other.to(next(model.parameters()).device).eval()
+
+
+def rank_images(
+    model: nn.Module,
+    dataset: Dataset,
+    num_classes: int,
+    *,
+    device: str | torch.device | None = None,
+    ignore_index: int = VOID_INDEX,
+    **predict_kwargs,
+) -> list[tuple[int, float]]:
+    """Per-image mIoU of every item of ``dataset``, worst first: ``[(index, miou), ...]``.
+
+    Each image's mIoU averages the classes present in its label or prediction, so
+    it says how well that one picture was segmented; images without any scored
+    pixel come last. ``predict_kwargs`` go to :func:`predict` (``scales``, ``flip``).
+    """
+    device = get_device(device) if device is not None else next(model.parameters()).device
+    ranked = []
+    for index in range(len(dataset)):
+        image, mask = dataset[index]
+        probs = predict(model, image.to(device), **predict_kwargs)
+        metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
+        metrics.update(probs.argmax(0)[None], torch.as_tensor(mask)[None].to(device))
+        ranked.append((index, metrics.compute()["miou"]))
+    return sorted(ranked, key=lambda pair: (np.isnan(pair[1]), pair[1]))
+
+
+ERROR_COLORS = {"correct": (255, 255, 255), "wrong": (214, 39, 40), "void": (170, 170, 170)}
+"""Colours of :func:`error_map`: right pixels white, wrong ones red, void grey."""
+
+
+def error_map(
+    pred: np.ndarray | Tensor, target: np.ndarray | Tensor, ignore_index: int = VOID_INDEX
+) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 picture of where ``pred`` differs from ``target`` (see ERROR_COLORS)."""
+    pred = np.asarray(pred.cpu() if isinstance(pred, Tensor) else pred)
+    target = np.asarray(target.cpu() if isinstance(target, Tensor) else target)
+    if pred.shape != target.shape or pred.ndim != 2:
+        raise ValueError(
+            f"error_map: pred {pred.shape} and target {target.shape} must be equal (H, W) label maps"
+        )
+    picture = np.empty((*target.shape, 3), dtype=np.uint8)
+    picture[:] = ERROR_COLORS["correct"]
+    picture[pred != target] = ERROR_COLORS["wrong"]
+    picture[target == ignore_index] = ERROR_COLORS["void"]
+    return picture
+
+
+def show_error_gallery(
+    images: Sequence[np.ndarray | Tensor],
+    targets: Sequence[np.ndarray | Tensor],
+    preds: Sequence[np.ndarray | Tensor],
+    titles: Sequence[str] | None = None,
+    palette: np.ndarray = VOC_PALETTE,
+) -> Figure:
+    """One row per image: photo, ground truth, prediction, errors (red = wrong, grey = void).
+
+    Args:
+        images: displayable images (``(H, W, 3)`` uint8 or floats in [0, 1]; see
+            :func:`dlcourse.viz.to_numpy_image`), not normalized tensors.
+        targets, preds: ``(H, W)`` label maps.
+        titles: one line per row (e.g. ``"#12  mIoU 0.31"``).
+        palette: class colours.
+    """
+    if not len(images) == len(targets) == len(preds) or len(images) == 0:
+        raise ValueError("show_error_gallery: give equally many (>= 1) images, targets and preds")
+    rows = len(images)
+    fig, axes = plt.subplots(rows, 4, figsize=(10, 2.6 * rows), squeeze=False)
+    for row in range(rows):
+        pictures = (
+            to_numpy_image(images[row]),
+            colorize_mask(targets[row], palette),
+            colorize_mask(preds[row], palette),
+            error_map(preds[row], targets[row]),
+        )
+        names = ("image", "ground truth", "prediction", "errors")
+        for ax, picture, name in zip(axes[row], pictures, names, strict=True):
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_axis_off()
+            ax.set_title(name if row == 0 else "", fontsize=10)
+        if titles is not None:
+            axes[row, 0].text(-0.05, 0.5, titles[row], transform=axes[row, 0].transAxes,
+                              rotation=90, ha="right", va="center", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(
+    confusion: np.ndarray | Tensor,
+    class_names: Sequence[str] | None = None,
+    normalize: bool = True,
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """A heatmap of a confusion matrix (rows: truth, columns: prediction).
+
+    Args:
+        confusion: ``(K, K)`` pixel counts.
+        class_names: K tick labels (default ``0..K-1``).
+        normalize: divide each row by its total, so a row reads "where did the pixels
+            of this class go" (rows without pixels stay 0).
+        ax: draw into this axes instead of a new figure.
+    """
+    cm = np.asarray(confusion.cpu() if isinstance(confusion, Tensor) else confusion, dtype=float)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"plot_confusion: expected a square (K, K) matrix, got {cm.shape}")
+    k = cm.shape[0]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"plot_confusion: {len(names)} class_names for a {k}x{k} matrix")
+    if normalize:
+        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    if ax is None:
+        side = 2.5 + 0.35 * k
+        _, ax = plt.subplots(figsize=(side + 1, side))
+    image = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    long_names = k > 6 or max(len(name) for name in names) > 4
+    ax.set_xticks(
+        range(k), names, rotation=40 if long_names else 0, ha="right" if long_names else "center"
+    )
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if k <= 12:
+        for (i, j), value in np.ndenumerate(cm):
+            text = f"{value:.2f}" if normalize else f"{int(value)}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if value > 0.6 * cm.max() else "black")  # fmt: skip
+    ax.figure.tight_layout()
+    return ax.figure

@@ -1,0 +1,341 @@
+"""The building blocks of DeepLab heads: atrous convolutions, ASPP, decoders, upsampling.
+
+Submodule names follow torchvision's ``models.segmentation`` (``convs.N``, ``project``),
+so a state_dict moves between the two with ``strict=True``.
+
+Used in: 03, 04, 05, 07, 10.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ConvBNReLU(nn.Sequential):
+    """Convolution (no bias), BatchNorm, ReLU; padding keeps the size at stride 1.
+
+    Padding is ``dilation * (kernel_size - 1) // 2``, so a 3x3 conv with dilation ``r``
+    pads by ``r`` and a stride-1 layer keeps ``H`` and ``W``.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: odd kernel size.
+        dilation: atrous rate.
+        stride: convolution stride.
+        groups: 1 for a full conv, ``in_channels`` for a depthwise one.
+
+    Shape: ``(N, in_channels, H, W) -> (N, out_channels, H', W')``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        dilation: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+    ) -> None:
+        if kernel_size % 2 != 1:
+            raise ValueError(f"ConvBNReLU(kernel_size={kernel_size}): use an odd kernel size")
+        padding = dilation * (kernel_size - 1) // 2
+        super().__init__(
+            nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+
+class ASPPPooling(nn.Sequential):
+    """The image-level branch of ASPP: global average, 1x1 conv, BN, ReLU, broadcast back.
+
+    DeepLab-v3 (https://arxiv.org/abs/1706.05587), section 3.3. In train mode its
+    BatchNorm sees one value per channel and image, so it needs a batch of 2 or more.
+
+    Shape: ``(N, C, H, W) -> (N, out_channels, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = x.shape[-2:]
+        for module in self:
+            x = module(x)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class ASPP(nn.Module):
+    """Atrous Spatial Pyramid Pooling of DeepLab-v3: 1x1, three atrous 3x3, image pooling.
+
+    The branches are concatenated and projected back to ``out_channels`` by a 1x1 conv
+    (https://arxiv.org/abs/1706.05587, figure 5).
+
+    Args:
+        in_channels: channels of the backbone features.
+        atrous_rates: rates of the 3x3 branches, e.g. ``(6, 12, 18)`` at output stride 16.
+        out_channels: channels of every branch and of the output.
+        pooling: include the image-pooling branch.
+
+    Shape: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        atrous_rates: Sequence[int],
+        out_channels: int = 256,
+        pooling: bool = True,
+    ) -> None:
+        super().__init__()
+        rates = tuple(int(rate) for rate in atrous_rates)
+        if not rates or min(rates) < 1:
+            raise ValueError(f"ASPP(atrous_rates={atrous_rates!r}): give one or more rates >= 1")
+        branches: list[nn.Module] = [ConvBNReLU(in_channels, out_channels, kernel_size=1)]
+        branches += [ConvBNReLU(in_channels, out_channels, 3, dilation=rate) for rate in rates]
+        if pooling:
+            branches.append(ASPPPooling(in_channels, out_channels))
+        self.atrous_rates = rates
+        self.convs = nn.ModuleList(branches)
+        self.project = nn.Sequential(
+            nn.Conv2d(len(branches) * out_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
+
+
+class ASPPv2(nn.Module):
+    """DeepLab-v2's ASPP: parallel atrous 3x3 classifiers whose scores are summed.
+
+    Each branch maps the features straight to class scores
+    (https://arxiv.org/abs/1606.00915, figure 4, the ResNet-101 variant).
+
+    Args:
+        in_channels: channels of the backbone features.
+        num_classes: classes to predict.
+        atrous_rates: one branch per rate; ``(6, 12, 18, 24)`` at output stride 8.
+
+    Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, atrous_rates: Sequence[int] = (6, 12, 18, 24)
+    ) -> None:
+        super().__init__()
+        self.atrous_rates = tuple(int(rate) for rate in atrous_rates)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(in_channels, num_classes, 3, padding=rate, dilation=rate)
+            for rate in self.atrous_rates
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([conv(x) for conv in self.convs]).sum(dim=0)
+
+
+class DeepLabHead(nn.Sequential):
+    """DeepLab-v3 head: ASPP, a 3x3 conv-BN-ReLU, a 1x1 classifier (torchvision's layout).
+
+    Args:
+        in_channels: channels of ``features["out"]``.
+        num_classes: classes to predict.
+        atrous_rates: ASPP rates.
+
+    Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, atrous_rates: Sequence[int] = (12, 24, 36)
+    ) -> None:
+        super().__init__(
+            ASPP(in_channels, atrous_rates),
+            nn.Conv2d(256, 256, 3, padding=1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(),
+            nn.Conv2d(256, num_classes, 1),
+        )
+
+
+class FCNHead(nn.Sequential):
+    """The auxiliary head: 3x3 conv to ``in_channels // 4``, BN, ReLU, dropout, 1x1 classifier.
+
+    Args:
+        in_channels: channels of ``features["aux"]``.
+        num_classes: classes to predict.
+
+    Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        inter = in_channels // 4
+        super().__init__(
+            nn.Conv2d(in_channels, inter, 3, padding=1, bias=False),
+            nn.BatchNorm2d(inter),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.Conv2d(inter, num_classes, 1),
+        )
+
+
+class LargeFOVHead(nn.Sequential):
+    """DeepLab-v1 LargeFOV: fc6 as a 3x3 conv with dilation 12 (1024 channels), fc7, fc8.
+
+    https://arxiv.org/abs/1412.7062, section 3.1 and table 2.
+
+    Args:
+        in_channels: channels of the VGG-16 features (512).
+        num_classes: classes to predict.
+        dilation: atrous rate of fc6.
+        channels: width of fc6 and fc7.
+
+    Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, dilation: int = 12, channels: int = 1024
+    ) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, channels, 3, padding=dilation, dilation=dilation),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Conv2d(channels, channels, 1),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Conv2d(channels, num_classes, 1),
+        )
+
+
+class DeepLabV3PlusHead(nn.Module):
+    """DeepLab-v3+ head: ASPP on ``out``, a decoder that mixes in the stride-4 ``low`` features.
+
+    The low-level features are projected to 48 channels, the ASPP output is upsampled
+    to their size, both are concatenated and refined by two 3x3 convs
+    (https://arxiv.org/abs/1802.02611, figure 2). It takes the backbone's feature dict.
+
+    Args:
+        in_channels: channels of ``features["out"]``.
+        low_channels: channels of ``features["low"]``.
+        num_classes: classes to predict.
+        atrous_rates: ASPP rates.
+        low_projection: channels the low-level features are reduced to.
+
+    Shape: ``{"low": (N, low_channels, H/4, W/4), "out": (N, in_channels, h, w)}
+    -> (N, num_classes, H/4, W/4)``.
+    """
+
+    uses_features = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        low_channels: int,
+        num_classes: int,
+        atrous_rates: Sequence[int] = (6, 12, 18),
+        low_projection: int = 48,
+    ) -> None:
+        super().__init__()
+        self.aspp = ASPP(in_channels, atrous_rates)
+        self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
+        self.decoder = nn.Sequential(
+            ConvBNReLU(256 + low_projection, 256, 3),
+            ConvBNReLU(256, 256, 3),
+            nn.Conv2d(256, num_classes, 1),
+        )
+
+    def forward(self, features: dict[str, Tensor]) -> Tensor:
+        low = self.low_project(features["low"])
+        x = self.aspp(features["out"])
+        x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return self.decoder(torch.cat([x, low], dim=1))
+
+
+class FrozenBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm that always uses its running statistics and never learns.
+
+    Same state_dict keys as ``nn.BatchNorm2d`` (so weights still load strictly); useful
+    when batches are too small for reliable statistics. Build it with :func:`freeze_batchnorm`.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+        )
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Turn every ``nn.BatchNorm2d`` inside ``module`` into a :class:`FrozenBatchNorm2d`, in place.
+
+    The affine parameters stop requiring gradients. Returns ``module``.
+    """
+    for child in module.modules():
+        if type(child) is nn.BatchNorm2d:
+            child.__class__ = FrozenBatchNorm2d
+            for param in child.parameters():
+                param.requires_grad_(False)
+    return module
+
+
+def bilinear_kernel(channels: int, factor: int) -> Tensor:
+    """Weights that make a ``ConvTranspose2d`` upsample by ``factor`` bilinearly.
+
+    The kernel is ``2 * factor`` wide and the same for every channel (one channel in, one
+    out per group), as in FCN (https://arxiv.org/abs/1411.4038). With stride ``factor``
+    and padding ``factor // 2`` it matches ``F.interpolate(mode="bilinear")`` away from the border.
+
+    Returns:
+        ``(channels, 1, 2 * factor, 2 * factor)`` tensor.
+    """
+    if factor < 2 or factor % 2:
+        raise ValueError(f"bilinear_kernel(factor={factor}): use an even factor >= 2")
+    size = 2 * factor
+    center = factor - 0.5
+    steps = torch.arange(size, dtype=torch.float32)
+    ramp = 1 - (steps - center).abs() / factor
+    return (ramp[:, None] * ramp[None, :]).expand(channels, 1, size, size).clone()
+
+
+class LearnedUpsample(nn.ConvTranspose2d):
+    """A depthwise transposed convolution that starts as bilinear upsampling by ``factor``.
+
+    Args:
+        channels: channels in and out (one filter per channel).
+        factor: an even upsampling factor.
+
+    Shape: ``(N, channels, H, W) -> (N, channels, factor * H, factor * W)``.
+    """
+
+    def __init__(self, channels: int, factor: int) -> None:
+        kernel = bilinear_kernel(channels, factor)
+        super().__init__(
+            channels,
+            channels,
+            2 * factor,
+            stride=factor,
+            padding=factor // 2,
+            groups=channels,
+            bias=False,
+        )
+        with torch.no_grad():
+            self.weight.copy_(kernel)

@@ -1,0 +1,463 @@
+"""The DeepLab family (v1 LargeFOV, v2, v3, v3+), a name-to-builder registry, weights, costs.
+
+``build_model("deeplabv3plus_mobilenet", num_classes=21)`` builds a model by name;
+``list_models()`` lists the names. Models return ``{"out": ...}`` (plus ``"aux"``) at
+the input resolution, like torchvision's. Nothing is downloaded unless a builder is
+asked for ``weights`` or ``weights_backbone``; files go to ``dlcourse.env.cache_dir()``.
+
+Default output strides: ``deeplabv3_resnet*`` use 8, as torchvision does, so that
+``build_model("deeplabv3_resnet50")`` computes exactly what torchvision's model does
+(pass ``output_stride=16`` for cheaper training); ``deeplabv3_mobilenet_v3_large`` and
+the v3+ models use 16; v1 and v2 use 8, as in their papers.
+
+Used in: 03, 04, 05, 07, 08, 10.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dlcourse.backbones import VGG16, MobileNetV3Large, check_output_stride, resnet
+from dlcourse.env import cache_dir
+from dlcourse.layers import (
+    ASPPPooling,
+    ASPPv2,
+    DeepLabHead,
+    DeepLabV3PlusHead,
+    FCNHead,
+    LargeFOVHead,
+    freeze_batchnorm,
+)
+
+
+class SegmentationModel(nn.Module):
+    """Backbone -> head -> bilinear upsampling to the input size (plus an optional aux head).
+
+    The head gets ``features["out"]``, or the whole feature dict when it has
+    ``uses_features = True`` (the v3+ decoder). Attribute names (``backbone``,
+    ``classifier``, ``aux_classifier``) match torchvision's DeepLabV3.
+
+    Args:
+        backbone: returns a feature dict and has ``output_stride``.
+        head: maps features to class scores.
+        aux_head: maps ``features["aux"]`` to class scores, or ``None``.
+
+    Shape: ``(N, 3, H, W) -> {"out": (N, K, H, W), "aux": (N, K, H, W)}``.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, aux_head: nn.Module | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.classifier = head
+        self.aux_classifier = aux_head
+        self.output_stride = int(backbone.output_stride)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        self._check_input(x)
+        size = x.shape[-2:]
+        features = self.backbone(x)
+        uses_dict = getattr(self.classifier, "uses_features", False)
+        scores = self.classifier(features if uses_dict else features["out"])
+        result = {"out": F.interpolate(scores, size=size, mode="bilinear", align_corners=False)}
+        if self.aux_classifier is not None:
+            aux = self.aux_classifier(features["aux"])
+            result["aux"] = F.interpolate(aux, size=size, mode="bilinear", align_corners=False)
+        return result
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(
+                f"input of shape {tuple(x.shape)}: expected RGB images (N, 3, H, W); "
+                "add a batch dimension with x[None] or convert grey images to 3 channels"
+            )
+        if min(x.shape[-2:]) < self.output_stride:
+            raise ValueError(
+                f"input of size {x.shape[-2]}x{x.shape[-1]} is smaller than the output stride "
+                f"{self.output_stride}; use images of at least {self.output_stride} px per side "
+                "or a smaller output_stride"
+            )
+        if (
+            self.training
+            and x.shape[0] == 1
+            and any(
+                type(m.get_submodule("2")) is nn.BatchNorm2d
+                for m in self.modules()
+                if isinstance(m, ASPPPooling)
+            )
+        ):
+            raise ValueError(
+                "a batch of 1 image in train mode: the ASPP image-pooling branch's BatchNorm "
+                "needs at least 2 values per channel; use a batch of 2 or more, or call model.eval()"
+            )
+
+
+# --- registry ------------------------------------------------------------------------
+
+_MODELS: dict[str, Callable[..., SegmentationModel]] = {}
+
+
+def register_model(builder: Callable[..., SegmentationModel]) -> Callable[..., SegmentationModel]:
+    """Decorator: add ``builder`` to the registry under its function name (no duplicates)."""
+    name = builder.__name__
+    if name in _MODELS:
+        raise ValueError(f"register_model: a model named {name!r} is already registered")
+    _MODELS[name] = builder
+    return builder
+
+
+def list_models() -> list[str]:
+    """The registered model names, sorted."""
+    return sorted(_MODELS)
+
+
+def build_model(name: str, **kwargs) -> SegmentationModel:
+    """Build the registered model ``name``; keyword arguments go to its builder.
+
+    Common keywords: ``num_classes=21``, ``output_stride``, ``aux_loss=False``,
+    ``weights=None``, ``weights_backbone=None``, ``freeze_bn=False``, ``channels_last=False``.
+    """
+    if name not in _MODELS:
+        raise ValueError(f"build_model: unknown model {name!r}; choose one of {list_models()}")
+    return _MODELS[name](**kwargs)
+
+
+# --- weights -------------------------------------------------------------------------
+
+_BASE = "https://download.pytorch.org/models/"
+WEIGHTS: dict[str, tuple[str, str]] = {
+    # name: (url, first 8 hex digits of the file's SHA-256), torchvision's published files
+    "deeplabv3_resnet50": (_BASE + "deeplabv3_resnet50_coco-cd0a2569.pth", "cd0a2569"),
+    "deeplabv3_resnet101": (_BASE + "deeplabv3_resnet101_coco-586e9e4e.pth", "586e9e4e"),
+    "deeplabv3_mobilenet_v3_large": (
+        _BASE + "deeplabv3_mobilenet_v3_large-fc3c493d.pth",
+        "fc3c493d",
+    ),
+    "resnet18": (_BASE + "resnet18-f37072fd.pth", "f37072fd"),
+    "resnet34": (_BASE + "resnet34-b627a593.pth", "b627a593"),
+    "resnet50": (_BASE + "resnet50-0676ba61.pth", "0676ba61"),
+    "resnet101": (_BASE + "resnet101-63fe2227.pth", "63fe2227"),
+    "mobilenet_v3_large": (_BASE + "mobilenet_v3_large-8738ca79.pth", "8738ca79"),
+    "vgg16": (_BASE + "vgg16-397923af.pth", "397923af"),
+}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_path(key: str) -> Path:
+    """Where the file of ``WEIGHTS[key]`` is (or will be) stored in the cache."""
+    if key not in WEIGHTS:
+        raise ValueError(f"weights_path: no weights named {key!r}; choose one of {sorted(WEIGHTS)}")
+    return cache_dir() / "weights" / WEIGHTS[key][0].rsplit("/", 1)[1]
+
+
+def fetch_weights(key: str, timeout: float = 30.0) -> Path:
+    """The local file of ``WEIGHTS[key]``, downloaded into the cache once and hash-checked.
+
+    Raises:
+        RuntimeError: when the download fails (offline); the message says where to
+            put the file by hand.
+    """
+    url, sha_prefix = WEIGHTS[key] if key in WEIGHTS else (None, None)
+    path = weights_path(key)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        try:
+            with (
+                urllib.request.urlopen(url, timeout=timeout) as response,
+                open(partial, "wb") as out,
+            ):  # noqa: S310
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+        except OSError as err:
+            partial.unlink(missing_ok=True)
+            raise RuntimeError(
+                f"could not download the weights {key!r} from {url} ({err}). Without internet, "
+                f"download that file on another machine and copy it to {path}, or pass the "
+                "path of a local .pth file instead (weights='/path/to/file.pth')."
+            ) from None
+        partial.replace(path)
+    if not _sha256(path).startswith(sha_prefix):
+        raise RuntimeError(
+            f"the weights file {path} does not match the expected SHA-256 {sha_prefix}...; "
+            "delete it and download it again"
+        )
+    return path
+
+
+def load_state_file(source: str | Path) -> dict[str, Tensor]:
+    """A state_dict from a ``WEIGHTS`` key (fetched if needed) or a ``.pth`` path (``weights_only``)."""
+    if str(source) in WEIGHTS:
+        path = fetch_weights(str(source))
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights {source!r}: neither a known name ({sorted(WEIGHTS)}) nor an existing file"
+            )
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _backbone_state(state: dict[str, Tensor], backbone: nn.Module) -> dict[str, Tensor]:
+    """Adapt an ImageNet classifier's state_dict to one of our backbones (drop the classifier)."""
+    own = backbone.state_dict()
+    if isinstance(backbone, MobileNetV3Large):
+        state = {
+            k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
+        }
+    return {k: v for k, v in state.items() if k in own or not k.startswith(("fc.", "classifier."))}
+
+
+# --- builders ------------------------------------------------------------------------
+
+
+def aspp_rates(output_stride: int, rates_at_16: Sequence[int] = (6, 12, 18)) -> tuple[int, ...]:
+    """ASPP rates for an output stride: ``rates_at_16`` scaled by ``16 / output_stride``.
+
+    DeepLab-v3 uses (6, 12, 18) at output stride 16 and (12, 24, 36) at 8.
+    """
+    check_output_stride(output_stride)
+    return tuple(max(1, rate * 16 // output_stride) for rate in rates_at_16)
+
+
+def _backbone(kind: str, output_stride: int, multi_grid: Sequence[int] | None = None) -> nn.Module:
+    check_output_stride(output_stride)
+    if kind.startswith("resnet"):
+        depth = int(kind.removeprefix("resnet"))
+        return resnet(depth, output_stride=output_stride, multi_grid=multi_grid)
+    if multi_grid is not None:
+        raise ValueError(f"multi_grid={tuple(multi_grid)}: only ResNet backbones take it")
+    if kind == "mobilenet_v3_large":
+        return MobileNetV3Large(output_stride=output_stride)
+    return VGG16(output_stride=output_stride)
+
+
+HeadMaker = Callable[[nn.Module, int, int, "Sequence[int] | None"], nn.Module]
+
+BUILDER_ARGS = """
+
+    Args:
+        num_classes: classes to predict (21 for VOC).
+        output_stride: 8, 16 or 32; ASPP rates follow it unless ``atrous_rates`` is given.
+        aux_loss: add the FCN auxiliary head on stage 3 (``"aux"`` output).
+        weights: ``"default"`` for the published weights (downloaded once into
+            ``dlcourse.env.cache_dir()``), or the path of a ``.pth`` state_dict.
+        weights_backbone: ``"imagenet"`` for the published ImageNet backbone, or a path.
+        freeze_bn: turn the backbone's batch norms into :class:`FrozenBatchNorm2d`.
+        channels_last: return the model in ``torch.channels_last`` memory format.
+        atrous_rates: override the head's rates.
+        multi_grid: ResNet only: unit rates of the last stage's blocks, e.g. ``(1, 2, 4)``.
+
+    Shape: ``(N, 3, H, W) -> {"out": (N, num_classes, H, W)[, "aux": ...]}``.
+    """
+
+
+def _builder(name: str, backbone_kind: str, default_os: int, make_head: HeadMaker, doc: str):
+    """Make, document and register the keyword-only builder ``name``."""
+
+    def builder(
+        *,
+        num_classes: int = 21,
+        output_stride: int = default_os,
+        aux_loss: bool = False,
+        weights: str | Path | None = None,
+        weights_backbone: str | Path | None = None,
+        freeze_bn: bool = False,
+        channels_last: bool = False,
+        atrous_rates: Sequence[int] | None = None,
+        multi_grid: Sequence[int] | None = None,
+    ) -> SegmentationModel:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes={num_classes!r}: give a positive integer (21 for VOC)")
+        backbone = _backbone(backbone_kind, output_stride, multi_grid)
+        if weights_backbone is not None:
+            source = backbone_kind if weights_backbone == "imagenet" else weights_backbone
+            state = _backbone_state(load_state_file(source), backbone)
+            backbone.load_state_dict(state, strict=True)
+        if aux_loss and "aux" not in backbone.channels:
+            raise ValueError(f"aux_loss=True: {name} has no auxiliary head; use aux_loss=False")
+        aux = FCNHead(backbone.channels["aux"], num_classes) if aux_loss else None
+        head = make_head(backbone, num_classes, output_stride, atrous_rates)
+        model = SegmentationModel(backbone, head, aux)
+        if weights is not None:
+            _load_model_weights(model, name, weights, num_classes, aux_loss)
+        if freeze_bn:
+            freeze_batchnorm(model.backbone)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = doc + BUILDER_ARGS
+    return register_model(builder)
+
+
+def _load_model_weights(model, name, weights, num_classes, aux_loss) -> None:
+    source = name if weights == "default" else weights
+    if source == name and name not in WEIGHTS:
+        raise ValueError(f"weights='default': there are no published weights for {name}")
+    state = load_state_file(source)
+    if not aux_loss:
+        state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
+    classes = state.get("classifier.4.bias", torch.empty(num_classes)).shape[0]
+    if classes != num_classes:
+        raise ValueError(
+            f"weights {source!r} predict {classes} classes; build with num_classes={classes}"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _largefov(backbone, num_classes, output_stride, rates):
+    return LargeFOVHead(
+        backbone.channels["out"], num_classes, (rates or [12 * 8 // output_stride])[0]
+    )
+
+
+def _aspp_v2(backbone, num_classes, output_stride, rates):
+    rates = rates or [rate * 8 // output_stride for rate in (6, 12, 18, 24)]
+    return ASPPv2(backbone.channels["out"], num_classes, rates)
+
+
+def _aspp_v3(rates_at_16: Sequence[int]) -> HeadMaker:
+    def make(backbone, num_classes, output_stride, rates):
+        rates = rates or aspp_rates(output_stride, rates_at_16)
+        return DeepLabHead(backbone.channels["out"], num_classes, rates)
+
+    return make
+
+
+def _decoder(backbone, num_classes, output_stride, rates):
+    rates = rates or aspp_rates(output_stride)
+    return DeepLabV3PlusHead(backbone.channels["out"], backbone.channels["low"], num_classes, rates)
+
+
+V1 = "DeepLab-v1 LargeFOV (arXiv:1412.7062): VGG-16 at output stride 8, fc6 with dilation 12."
+V2 = "DeepLab-v2 (arXiv:1606.00915): ResNet-{}, output stride 8, ASPP rates 6/12/18/24 summed."
+V3 = "DeepLab-v3 (arXiv:1706.05587) on {}: output stride {} by default (as torchvision), ASPP {}."
+V3P = "DeepLab-v3+ (arXiv:1802.02611) on {}: output stride 16, ASPP 6/12/18, decoder over stride 4."
+
+deeplabv1_largefov = _builder("deeplabv1_largefov", "vgg16", 8, _largefov, V1)
+deeplabv2_resnet101 = _builder("deeplabv2_resnet101", "resnet101", 8, _aspp_v2, V2.format(101))
+deeplabv3_resnet18 = _builder(
+    "deeplabv3_resnet18",
+    "resnet18",
+    8,
+    _aspp_v3((6, 12, 18)),
+    V3.format("ResNet-18", 8, "12/24/36"),
+)
+deeplabv3_resnet50 = _builder(
+    "deeplabv3_resnet50",
+    "resnet50",
+    8,
+    _aspp_v3((6, 12, 18)),
+    V3.format("ResNet-50", 8, "12/24/36"),
+)
+deeplabv3_resnet101 = _builder(
+    "deeplabv3_resnet101", "resnet101", 8, _aspp_v3((6, 12, 18)),
+    V3.format("ResNet-101", 8, "12/24/36"),
+)  # fmt: skip
+# torchvision keeps rates 12/24/36 for MobileNetV3 at output stride 16; so does the course.
+deeplabv3_mobilenet_v3_large = _builder(
+    "deeplabv3_mobilenet_v3_large", "mobilenet_v3_large", 16, _aspp_v3((12, 24, 36)),
+    V3.format("MobileNetV3-Large", 16, "12/24/36 (torchvision's choice)"),
+)  # fmt: skip
+deeplabv3plus_resnet18 = _builder(
+    "deeplabv3plus_resnet18", "resnet18", 16, _decoder, V3P.format("ResNet-18")
+)
+deeplabv3plus_resnet50 = _builder(
+    "deeplabv3plus_resnet50", "resnet50", 16, _decoder, V3P.format("ResNet-50")
+)
+deeplabv3plus_resnet101 = _builder(
+    "deeplabv3plus_resnet101", "resnet101", 16, _decoder, V3P.format("ResNet-101")
+)
+deeplabv3plus_mobilenet = _builder(
+    "deeplabv3plus_mobilenet", "mobilenet_v3_large", 16, _decoder, V3P.format("MobileNetV3-Large")
+)
+
+
+# --- costs ---------------------------------------------------------------------------
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (only those that require gradients if ``trainable_only``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_flops(model: nn.Module, size: tuple[int, int] = (512, 512)) -> int:
+    """Floating-point operations of one eval forward pass on a ``1x3xHxW`` input.
+
+    Counted by ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts as 2).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, 3, *size, device=next(model.parameters()).device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def activation_bytes(model: nn.Module, size: tuple[int, int] = (512, 512)) -> int:
+    """Bytes of every leaf module's output for one ``1x3xHxW`` image (float32).
+
+    A proxy for the activation memory training keeps for the backward pass.
+    """
+    total = 0
+
+    def hook(_module, _inputs, output):
+        nonlocal total
+        if isinstance(output, Tensor):
+            total += output.numel() * output.element_size()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, *size, device=next(model.parameters()).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return total
+
+
+def latency_ms(
+    model: nn.Module,
+    size: tuple[int, int] = (512, 512),
+    batch: int = 1,
+    repeats: int = 5,
+    warmup: int = 1,
+) -> float:
+    """Median wall time in milliseconds of an eval forward pass (synchronises CUDA)."""
+    device = next(model.parameters()).device
+    x = torch.randn(batch, 3, *size, device=device)
+    was_training = model.training
+    model.eval()
+    times = []
+    with torch.no_grad():
+        for step in range(warmup + repeats):
+            start = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if step >= warmup:
+                times.append((time.perf_counter() - start) * 1000)
+    model.train(was_training)
+    return float(sorted(times)[len(times) // 2])

@@ -1,0 +1,144 @@
+"""Tests of dlcourse.backbones: torchvision layouts, output strides, dilation rules."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
+
+from dlcourse import backbones
+
+
+def dilations(module: nn.Module) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(stride, dilation) of every conv with a kernel larger than 1, in order."""
+    return [
+        (m.stride, m.dilation)
+        for m in module.modules()
+        if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)
+    ]
+
+
+def test_check_output_stride_names_the_allowed_values():
+    assert backbones.check_output_stride(16) == 16
+    with pytest.raises(ValueError, match=r"output_stride=12 .*\(8, 16, 32\)"):
+        backbones.check_output_stride(12)
+    assert backbones.stage_plan(8) == [False, True, True]
+    assert backbones.stage_plan(32) == [False, False, False]
+
+
+@pytest.mark.parametrize("depth", [18, 50, 101])
+def test_resnet_keys_and_shapes_are_torchvisions(depth):
+    ours = backbones.resnet(depth).state_dict()
+    theirs = getattr(torchvision.models, f"resnet{depth}")().state_dict()
+    theirs = {k: v for k, v in theirs.items() if not k.startswith("fc.")}
+    assert list(ours) == list(theirs)
+    assert all(ours[k].shape == theirs[k].shape for k in ours)
+
+
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+def test_resnet50_matches_torchvision_with_dilation(output_stride):
+    ours = backbones.resnet(50, output_stride=output_stride).eval()
+    theirs = torchvision.models.resnet50(
+        replace_stride_with_dilation=backbones.stage_plan(output_stride)
+    )
+    theirs.load_state_dict(ours.state_dict(), strict=False)
+    getter = IntermediateLayerGetter(theirs, {"layer1": "low", "layer3": "aux", "layer4": "out"})
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        mine, reference = ours(x), getter.eval()(x)
+    for name in ("low", "aux", "out"):
+        torch.testing.assert_close(mine[name], reference[name], rtol=0, atol=1e-5)
+    assert mine["out"].shape == (1, 2048, 64 // output_stride, 64 // output_stride)
+    assert mine["low"].shape[-1] == 16
+    assert dilations(ours) == dilations(theirs)
+
+
+def test_first_block_of_a_dilated_stage_keeps_the_previous_dilation():
+    net = backbones.resnet(50, output_stride=8)
+    assert net.layer3[0].conv2.dilation == (1, 1) and net.layer3[0].conv2.stride == (1, 1)
+    assert net.layer3[1].conv2.dilation == (2, 2)
+    assert net.layer4[0].conv2.dilation == (2, 2)
+    assert net.layer4[2].conv2.dilation == (4, 4)
+    assert net.layer3[0].downsample[0].stride == (1, 1)
+
+
+def test_multi_grid_multiplies_the_last_stage_rates():
+    net = backbones.resnet(50, output_stride=16, multi_grid=(1, 2, 4))
+    assert [block.conv2.dilation[0] for block in net.layer4] == [2, 4, 8]
+    net = backbones.resnet(50, output_stride=8, multi_grid=(1, 2, 4))
+    assert [block.conv2.dilation[0] for block in net.layer4] == [4, 8, 16]
+    with pytest.raises(ValueError, match="one rate per block"):
+        backbones.resnet(50, multi_grid=(1, 2))
+
+
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+def test_dilated_resnet18_feature_strides(output_stride):
+    net = backbones.resnet(18, output_stride=output_stride)
+    assert net.channels == {"low": 64, "aux": 256, "out": 512}
+    assert net.output_stride == output_stride
+    features = net(torch.randn(2, 3, 64, 64))
+    assert features["low"].shape == (2, 64, 16, 16)
+    aux_stride = min(16, output_stride)
+    assert features["aux"].shape == (2, 256, 64 // aux_stride, 64 // aux_stride)
+    assert features["out"].shape == (2, 512, 64 // output_stride, 64 // output_stride)
+
+
+def test_torchvision_refuses_a_dilated_basic_block_and_we_do_not():
+    with pytest.raises(NotImplementedError):
+        torchvision.models.resnet18(replace_stride_with_dilation=[False, True, True])
+    net = backbones.resnet(18, output_stride=8)
+    assert net.layer4[1].conv1.dilation == (4, 4) and net.layer4[1].conv1.padding == (4, 4)
+    with pytest.raises(ValueError, match="depth"):
+        backbones.resnet(26)
+
+
+def test_make_divisible_by_hand():
+    assert backbones.make_divisible(18) == 24  # 16 would lose more than 10%
+    assert backbones.make_divisible(30) == 32
+    assert backbones.make_divisible(240) == 240
+
+
+def test_mobilenet_v3_large_is_torchvisions_dilated_features():
+    ours = backbones.MobileNetV3Large(output_stride=16)
+    theirs = torchvision.models.mobilenet_v3_large(dilated=True).features
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b) and all(a[k].shape == b[k].shape for k in a)
+    assert dilations(ours) == dilations(theirs)
+    assert ours.positions == {"low": 3, "aux": 4, "out": 16}
+    assert ours.channels == {"low": 24, "aux": 40, "out": 960}
+
+
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+def test_mobilenet_feature_strides(output_stride):
+    net = backbones.MobileNetV3Large(output_stride=output_stride).eval()
+    with torch.no_grad():
+        features = net(torch.randn(1, 3, 64, 64))
+    assert features["low"].shape == (1, 24, 16, 16)
+    assert features["aux"].shape == (1, 40, 8, 8)
+    assert features["out"].shape == (1, 960, 64 // output_stride, 64 // output_stride)
+
+
+def test_vgg16_keys_match_torchvision_and_output_stride_8_dilates_conv5():
+    ours = backbones.VGG16(output_stride=8)
+    theirs = {k: v.shape for k, v in torchvision.models.vgg16().features.state_dict().items()}
+    assert {k.removeprefix("features."): v.shape for k, v in ours.state_dict().items()} == theirs
+    assert [m.dilation[0] for m in ours.features if isinstance(m, nn.Conv2d)] == [1] * 10 + [2] * 3
+    features = ours(torch.randn(1, 3, 65, 65))
+    assert features["low"].shape == (1, 128, 17, 17)
+    assert features["out"].shape == (1, 512, 9, 9)
+    with torch.no_grad():
+        assert backbones.VGG16(output_stride=32)(torch.randn(1, 3, 64, 64))["out"].shape[-1] == 2
+
+
+def test_lesson_03_bottleneck_is_the_package_block():
+    from dlcourse.env import project_root
+    from dlcourse.notebook_tools import notebook_definitions
+
+    lesson = notebook_definitions(project_root() / "notebooks" / "03_backbone.ipynb")
+    mine = lesson["Bottleneck"](64, 32, stride=2, dilation=1, downsample=None).eval()
+    package = backbones.Bottleneck(64, 32, stride=2, dilation=1).eval()
+    package.load_state_dict(mine.state_dict(), strict=True)
+    x = torch.randn(1, 64, 9, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(mine.conv2(mine.conv1(x)), package.conv2(package.conv1(x)))
+    assert mine.conv2.stride == package.conv2.stride == (2, 2)

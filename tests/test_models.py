@@ -1,0 +1,290 @@
+"""Tests of dlcourse.models: registry, torchvision equality, shapes, errors, weights, costs."""
+
+import socket
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import segmentation as tv_segmentation
+
+from dlcourse import models
+from dlcourse.layers import FrozenBatchNorm2d
+
+REQUIRED = [
+    "deeplabv1_largefov", "deeplabv2_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+    "deeplabv3_mobilenet_v3_large", "deeplabv3plus_resnet50", "deeplabv3plus_resnet101",
+    "deeplabv3plus_mobilenet",
+]  # fmt: skip
+SMALL = ["deeplabv3_resnet18", "deeplabv3plus_resnet18", "deeplabv3plus_mobilenet",
+         "deeplabv3_mobilenet_v3_large"]  # fmt: skip
+TORCHVISION = ["deeplabv3_resnet50", "deeplabv3_resnet101", "deeplabv3_mobilenet_v3_large"]
+
+
+def randomize_(module: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.dtype.is_floating_point:
+                if "running_var" in name:
+                    tensor.uniform_(0.5, 1.5)
+                else:
+                    tensor.normal_(0, 0.05)
+    return module
+
+
+def test_registry_lists_every_required_model():
+    assert set(REQUIRED) <= set(models.list_models())
+    assert models.list_models() == sorted(models.list_models())
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="deeplabv3plus_mobilenet"):
+        models.build_model("deeplabv4")
+
+
+def test_register_model_rejects_duplicates():
+    def deeplabv3_resnet50():
+        """A second builder with a taken name."""
+
+    with pytest.raises(ValueError, match="already registered"):
+        models.register_model(deeplabv3_resnet50)
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_same_keys_shapes_and_outputs_as_torchvision(name):
+    theirs = getattr(tv_segmentation, name)(
+        weights=None, weights_backbone=None, num_classes=7, aux_loss=True
+    )
+    ours = models.build_model(name, num_classes=7, aux_loss=True)
+    a, b = theirs.state_dict(), ours.state_dict()
+    assert list(a) == list(b)
+    assert all(a[k].shape == b[k].shape for k in a)
+    ours.load_state_dict(randomize_(theirs).state_dict(), strict=True)
+    x = torch.randn(2, 3, 33, 45)
+    with torch.no_grad():
+        expected, got = theirs.eval()(x), ours.eval()(x)
+    for key in ("out", "aux"):
+        assert got[key].shape == (2, 7, 33, 45)
+        assert (got[key] - expected[key]).abs().max() <= 1e-5
+
+
+def test_documented_default_output_strides():
+    assert models.build_model("deeplabv3_resnet50").output_stride == 8  # as torchvision
+    assert models.build_model("deeplabv3_mobilenet_v3_large").output_stride == 16
+    assert models.build_model("deeplabv3plus_resnet18").output_stride == 16
+    model = models.build_model("deeplabv3_resnet18", output_stride=16)
+    assert model.output_stride == 16 and model.classifier[0].atrous_rates == (6, 12, 18)
+    assert models.build_model("deeplabv3_resnet18").classifier[0].atrous_rates == (12, 24, 36)
+
+
+def test_aspp_rates_scale_with_the_output_stride():
+    assert models.aspp_rates(16) == (6, 12, 18)
+    assert models.aspp_rates(8) == (12, 24, 36)
+    assert models.aspp_rates(32) == (3, 6, 9)
+
+
+@pytest.mark.parametrize("name", sorted(set(models.list_models()) - {"deeplabv2_resnet101",
+                                                                     "deeplabv3plus_resnet101",
+                                                                     "deeplabv3_resnet101"}))  # fmt: skip
+def test_every_model_in_eval_mode(name):
+    model = models.build_model(name, num_classes=5).eval()
+    with torch.no_grad():
+        result = model(torch.randn(1, 3, 64, 64))
+    assert set(result) == {"out"}
+    assert result["out"].shape == (1, 5, 64, 64)
+
+
+@pytest.mark.parametrize("name", ["deeplabv2_resnet101", "deeplabv3plus_resnet101"])
+def test_resnet101_models_at_output_stride_32(name):
+    model = models.build_model(name, num_classes=3, output_stride=32).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 32, 32))["out"].shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("size", [(321, 321), (513, 400)])
+def test_odd_input_sizes_come_back_at_input_resolution(size):
+    model = models.build_model("deeplabv3plus_mobilenet", num_classes=4, aux_loss=True).eval()
+    with torch.no_grad():
+        result = model(torch.randn(1, 3, *size))
+    assert result["out"].shape == result["aux"].shape == (1, 4, *size)
+
+
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+def test_output_stride_of_the_backbone_features(output_stride):
+    model = models.build_model("deeplabv3plus_resnet18", output_stride=output_stride).eval()
+    with torch.no_grad():
+        features = model.backbone(torch.randn(1, 3, 96, 96))
+    assert features["out"].shape[-1] == 96 // output_stride
+    assert features["low"].shape[-1] == 96 // 4
+    assert model.classifier.aspp.atrous_rates == models.aspp_rates(output_stride)
+
+
+@pytest.mark.parametrize("name", SMALL + ["deeplabv1_largefov"])
+def test_one_training_step_with_a_batch_of_two(name):
+    aux = name != "deeplabv1_largefov"
+    model = models.build_model(name, num_classes=3, aux_loss=aux).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(2, 3, 64, 64), torch.randint(0, 3, (2, 64, 64))
+    result = model(x)
+    loss = sum(nn.functional.cross_entropy(v, y) for v in result.values())
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss) and set(result) == ({"out", "aux"} if aux else {"out"})
+    assert model.backbone.layer1[0].conv1.weight.grad is not None if "resnet" in name else True
+
+
+def test_aux_head_is_an_fcn_head_on_stage_3():
+    model = models.build_model("deeplabv3_resnet18", num_classes=6, aux_loss=True)
+    assert model.aux_classifier[0].in_channels == model.backbone.channels["aux"] == 256
+    assert models.build_model("deeplabv3_resnet18").aux_classifier is None
+    with pytest.raises(ValueError, match="no auxiliary head"):
+        models.build_model("deeplabv1_largefov", aux_loss=True)
+
+
+def test_frozen_batchnorm_option():
+    model = models.build_model("deeplabv3_resnet18", num_classes=3, freeze_bn=True).train()
+    bn = model.backbone.bn1
+    assert isinstance(bn, FrozenBatchNorm2d) and not bn.weight.requires_grad
+    before = bn.running_mean.clone()
+    model(torch.randn(2, 3, 64, 64))
+    torch.testing.assert_close(bn.running_mean, before)
+    assert type(model.classifier[2]) is nn.BatchNorm2d  # the head still learns
+    trainable = models.count_parameters(model, trainable_only=True)
+    assert trainable == models.count_parameters(model) - sum(
+        p.numel() for m in model.backbone.modules() if isinstance(m, FrozenBatchNorm2d)
+        for p in m.parameters()
+    )  # fmt: skip
+
+
+def test_channels_last_gives_the_same_outputs():
+    model = models.build_model("deeplabv3plus_resnet18", num_classes=3).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)["out"]
+        fast = models.build_model("deeplabv3plus_resnet18", num_classes=3, channels_last=True)
+        fast.load_state_dict(model.state_dict())
+        got = fast.eval()(x.to(memory_format=torch.channels_last))["out"]
+    assert fast.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = models.build_model("deeplabv3_resnet18", output_stride=16).eval()
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        model(torch.randn(1, 1, 64, 64))
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        model(torch.randn(3, 64, 64))
+    with pytest.raises(ValueError, match="smaller than the output stride 16"):
+        model(torch.randn(1, 3, 12, 64))
+    with pytest.raises(ValueError, match="batch of 2 or more"):
+        model.train()(torch.randn(1, 3, 64, 64))
+    with pytest.raises(ValueError, match=r"output_stride=4 .*\(8, 16, 32\)"):
+        models.build_model("deeplabv3_resnet18", output_stride=4)
+    with pytest.raises(ValueError, match="num_classes"):
+        models.build_model("deeplabv3_resnet18", num_classes=0)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_offline_download_tells_the_learner_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path))
+    url = f"http://127.0.0.1:{closed_port()}/deeplabv3_mobilenet_v3_large-fc3c493d.pth"
+    monkeypatch.setitem(models.WEIGHTS, "deeplabv3_mobilenet_v3_large", (url, "fc3c493d"))
+    expected = tmp_path / "weights" / "deeplabv3_mobilenet_v3_large-fc3c493d.pth"
+    with pytest.raises(RuntimeError, match="copy it to") as error:
+        models.build_model("deeplabv3_mobilenet_v3_large", weights="default")
+    assert str(expected) in str(error.value) and url in str(error.value)
+    assert not any(tmp_path.rglob("*.part"))
+
+
+def test_weights_load_from_a_file_placed_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path))
+    theirs = randomize_(tv_segmentation.deeplabv3_mobilenet_v3_large(weights=None,
+                        weights_backbone=None, aux_loss=True)).eval()  # fmt: skip
+    staged = tmp_path / "staged.pth"
+    torch.save(theirs.state_dict(), staged)
+    digest = models._sha256(staged)[:8]
+    monkeypatch.setitem(
+        models.WEIGHTS, "deeplabv3_mobilenet_v3_large", ("http://127.0.0.1:9/x.pth", digest)
+    )
+    target = models.weights_path("deeplabv3_mobilenet_v3_large")
+    target.parent.mkdir(parents=True)
+    staged.rename(target)
+    ours = models.build_model("deeplabv3_mobilenet_v3_large", weights="default", aux_loss=True)
+    x = torch.randn(1, 3, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(x)["out"], theirs(x)["out"], rtol=0, atol=1e-5)
+    without_aux = models.build_model("deeplabv3_mobilenet_v3_large", weights=str(target))
+    assert without_aux.aux_classifier is None
+    with pytest.raises(ValueError, match="num_classes=21"):
+        models.build_model("deeplabv3_mobilenet_v3_large", weights=str(target), num_classes=5)
+    monkeypatch.setitem(
+        models.WEIGHTS, "deeplabv3_mobilenet_v3_large", ("http://x/x.pth", "00000000")
+    )
+    with pytest.raises(RuntimeError, match="does not match"):
+        models.build_model("deeplabv3_mobilenet_v3_large", weights="default")
+    with pytest.raises(FileNotFoundError, match="neither a known name"):
+        models.build_model("deeplabv3_resnet18", weights=str(tmp_path / "missing.pth"))
+
+
+@pytest.mark.parametrize(("name", "factory"), [("deeplabv3_resnet18", "resnet18"),
+                                               ("deeplabv3plus_mobilenet", "mobilenet_v3_large")])  # fmt: skip
+def test_imagenet_backbone_weights_from_a_local_file(tmp_path, name, factory):
+    import torchvision
+
+    classifier = randomize_(getattr(torchvision.models, factory)())
+    path = tmp_path / f"{factory}.pth"
+    torch.save(classifier.state_dict(), path)
+    model = models.build_model(name, weights_backbone=str(path))
+    first = model.backbone.conv1 if factory == "resnet18" else model.backbone.get_submodule("0.0")
+    own = classifier.conv1 if factory == "resnet18" else classifier.features[0][0]
+    torch.testing.assert_close(first.weight, own.weight)
+
+
+def test_published_parameter_counts():
+    # torchvision's weights metadata: num_params of the COCO-VOC models (with aux head)
+    assert (
+        models.count_parameters(models.build_model("deeplabv3_resnet50", aux_loss=True))
+        == 42_004_074
+    )
+    assert (
+        models.count_parameters(models.build_model("deeplabv3_mobilenet_v3_large", aux_loss=True))
+        == 11_029_328
+    )
+
+
+def test_flops_and_activation_bytes_by_hand():
+    conv = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    assert models.count_flops(conv, (8, 8)) == 2 * (3 * 9) * 4 * 64
+    assert models.activation_bytes(conv, (8, 8)) == 2 * 4 * 64 * 4
+    assert models.latency_ms(conv, (8, 8), repeats=2) > 0
+    assert conv.training
+
+
+def test_lesson_checkers(capsys):
+    from dlcourse import checks
+
+    assert checks.check_bottleneck_params(256, 64, 70_400)
+    assert checks.check_bottleneck_params(256, 128, 379_392)
+    assert checks.check_stage_dilations(16, [1, 2, 2])
+    assert not checks.check_stage_dilations(8, [2, 2, 2])
+    assert checks.check_downsampling_blocks([2, 4, 7, 13])
+    assert checks.check_branch_span(12, 16, 400)
+    assert checks.check_valid_taps(33, 18, 1) and checks.check_valid_taps(65, 12, 9)
+    assert checks.check_aspp_channels(4, 256, True, 1536)
+    assert checks.check_transposed_output_size(33, 32, 16, 8, 528)
+    assert checks.check_decoder_channels(304)
+    assert checks.check_parameter_count("deeplabv3plus_mobilenet", 11.73)
+    assert not checks.check_decoder_channels(None)
+    assert "Not answered yet" in capsys.readouterr().out
+
+
+def test_multi_grid_through_the_builder():
+    model = models.build_model("deeplabv3plus_resnet50", output_stride=16, multi_grid=(1, 2, 4))
+    assert [block.conv2.dilation[0] for block in model.backbone.layer4] == [2, 4, 8]
+    with pytest.raises(ValueError, match="only ResNet"):
+        models.build_model("deeplabv3plus_mobilenet", multi_grid=(1, 2, 4))

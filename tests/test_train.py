@@ -1,0 +1,407 @@
+"""Tests of dlcourse.train and dlcourse.config: schedule, loss, checkpoints, exact resume, DDP."""
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import Dataset
+
+from dlcourse import train as T
+from dlcourse.config import PRESETS, TrainConfig, load_config, parse_overrides, preset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class TinyNet(nn.Module):
+    """A stand-in segmentation model: dilated conv, BN, dropout, main and aux heads."""
+
+    def __init__(self, num_classes: int = 3, norm: bool = True, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=2, dilation=2),
+            nn.BatchNorm2d(8) if norm else nn.Identity(),
+            nn.ReLU(),
+            nn.Dropout2d(dropout),
+        )
+        self.head = nn.Conv2d(8, num_classes, 1)
+        self.aux = nn.Conv2d(8, num_classes, 1)
+
+    def forward(self, x):
+        features = self.body(x)
+        return {"out": self.head(features), "aux": self.aux(features)}
+
+
+class ToyData(Dataset):
+    """Images whose first channel's sign gives the class; a random flip uses torch's RNG."""
+
+    def __init__(self, n: int = 12, size: int = 16, void: bool = True, augment: bool = True):
+        generator = torch.Generator().manual_seed(1)
+        self.images = torch.randn(n, 3, size, size, generator=generator)
+        self.masks = (self.images[:, 0] > 0).long() + (self.images[:, 1] > 1).long()
+        if void:
+            self.masks[:, 0, :] = 255
+        self.augment = augment
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        image, mask = self.images[index], self.masks[index]
+        if self.augment and torch.rand(()) < 0.5:
+            image, mask = image.flip(-1), mask.flip(-1)
+        return image, mask
+
+
+def tiny_config(**changes) -> TrainConfig:
+    settings = dict(model="tiny", num_classes=3, crop_size=16, batch_size=4, steps=6, lr=0.05,
+                    warmup_steps=1, num_workers=0, device="cpu", seed=3)  # fmt: skip
+    settings.update(changes)
+    return load_config(settings)
+
+
+# ---- schedule, loss, precision ----------------------------------------------------------
+
+
+def test_poly_lr_factors_by_hand():
+    schedule = T.PolyLR(total_steps=10, power=0.9)
+    assert schedule(0) == 1.0
+    assert schedule(5) == pytest.approx(0.5**0.9)  # 0.53589
+    assert schedule(10) == 0.0
+    warm = T.PolyLR(total_steps=10, power=1.0, warmup_steps=4, warmup_start=0.01)
+    assert [warm(s) for s in (0, 2)] == pytest.approx([0.01, 0.505])
+    assert warm(4) == pytest.approx(0.6) and warm(8) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        T.PolyLR(total_steps=5, warmup_steps=5)
+
+
+def test_make_optimizer_follows_the_schedule():
+    model = nn.Linear(2, 2)
+    cfg = tiny_config(steps=4, warmup_steps=0, lr=0.1, poly_power=1.0)
+    optimizer, scheduler = T.make_optimizer(model, cfg)
+    seen = []
+    for _ in range(4):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen == pytest.approx([0.1, 0.075, 0.05, 0.025])
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+
+
+def test_segmentation_loss_skips_void_and_adds_aux():
+    torch.manual_seed(0)
+    out, aux = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 5)
+    target = torch.randint(0, 3, (2, 4, 5))
+    target[0, 0] = 255
+    keep = target != 255
+    log_p = out.log_softmax(1).permute(0, 2, 3, 1)[keep]  # (pixels, K)
+    by_hand = -log_p.gather(1, target[keep][:, None]).mean()
+    torch.testing.assert_close(T.segmentation_loss(out, target), by_hand)
+    with_aux = T.segmentation_loss({"out": out, "aux": aux}, target, aux_weight=0.5)
+    expected = by_hand + 0.5 * F.cross_entropy(aux, target, ignore_index=255)
+    torch.testing.assert_close(with_aux, expected)
+    only_one = torch.full((1, 1, 2), 255)
+    only_one[0, 0, 1] = 2
+    logits = torch.tensor([[[0.0, 0.0]], [[0.0, 0.0]], [[0.0, math.log(2.0)]]])[None]
+    loss = T.segmentation_loss(logits, only_one)  # p(class 2) = 2 / 4
+    assert loss.item() == pytest.approx(math.log(2.0))
+
+
+def test_amp_dtype_choices():
+    cpu = torch.device("cpu")
+    assert T.amp_dtype("off", cpu) is None and T.amp_dtype("auto", cpu) is None
+    assert T.amp_dtype("bf16", cpu) is torch.bfloat16
+    assert T.amp_dtype("fp16", cpu) is torch.float16
+
+
+# ---- config ------------------------------------------------------------------------------
+
+
+def test_presets_hold_the_published_recipe():
+    full = preset("full")
+    assert (full.train_split, full.crop_size, full.batch_size, full.steps) == (
+        "train_aug",
+        513,
+        16,
+        30000,
+    )
+    assert full.lr == 0.007 and full.poly_power == 0.9
+    colab = preset("colab")
+    assert (colab.crop_size, colab.batch_size, colab.amp) == (321, 8, "auto")
+    fast = preset("fast")
+    assert fast.data == "synthetic" and fast.device == "cpu"
+    assert set(PRESETS) == {"fast", "colab", "full"}
+
+
+def test_config_file_and_overrides(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"preset": "colab", "steps": 300, "data": "/data/voc"}))
+    cfg = load_config(path, parse_overrides(["lr=0.02", 'model_kwargs={"output_stride": 8}']))
+    assert (cfg.steps, cfg.lr, cfg.crop_size, cfg.data) == (300, 0.02, 321, "/data/voc")
+    assert cfg.model_kwargs == {"output_stride": 8}
+    assert parse_overrides(["amp=bf16", "val_subset=null"]) == {"amp": "bf16", "val_subset": None}
+    assert load_config(cfg.to_dict()) == cfg
+    assert cfg.replace(steps=500).steps == 500
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"steps": 0}, "steps"),
+        ({"amp": "fp8"}, "amp"),
+        ({"warmup_steps": 10, "steps": 10}, "warmup_steps"),
+        ({"lr": -1.0}, "lr"),
+        ({"scale_range": (2.0, 0.5)}, "scale_range"),
+        ({"stepz": 3}, "unknown setting"),
+    ],
+)
+def test_bad_settings_name_themselves(changes, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**changes)
+
+
+def test_bad_config_sources(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_config(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{steps: 3")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_config(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["steps"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("huge")
+
+
+# ---- checkpoints, random states, data order ----------------------------------------------
+
+
+def test_checkpoint_is_atomic_and_weights_only(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt" / "last.pt"
+    T.save_checkpoint(path, {"step": 1, "w": torch.arange(3)})
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        T.save_checkpoint(path, {"step": 2, "w": torch.zeros(3)})
+    state = T.load_checkpoint(path)
+    assert state["step"] == 1 and torch.equal(state["w"], torch.arange(3))
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        T.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_rng_state_round_trip_through_a_checkpoint(tmp_path):
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    T.save_checkpoint(tmp_path / "rng.pt", {"rng": T.rng_state()})
+    first = (random.random(), np.random.rand(), torch.rand(2))
+    T.set_rng_state(T.load_checkpoint(tmp_path / "rng.pt")["rng"])
+    second = (random.random(), np.random.rand(), torch.rand(2))
+    assert first[:2] == second[:2] and torch.equal(first[2], second[2])
+
+
+def test_step_batches_cover_each_epoch_and_resume_anywhere():
+    full = list(T.StepBatches(n=10, batch_size=4, start=0, stop=5, seed=2))
+    indices = [i for batch in full for i, _ in batch]
+    assert sorted(indices[:10]) == list(range(10)) and sorted(indices[10:20]) == list(range(10))
+    assert list(T.StepBatches(10, 4, start=3, stop=5, seed=2)) == full[3:]
+    seeds = [s for batch in full for _, s in batch]
+    assert len(set(seeds)) == len(seeds)
+    rank0 = list(T.StepBatches(10, 2, 0, 5, seed=2, rank=0, world_size=2))
+    rank1 = list(T.StepBatches(10, 2, 0, 5, seed=2, rank=1, world_size=2))
+    merged = [a + b for a, b in zip(rank0, rank1, strict=True)]
+    assert merged == full
+    with pytest.raises(ValueError, match="empty"):
+        T.StepBatches(0, 2, 0, 1)
+
+
+def test_seeded_samples_repeat_and_leave_global_state_alone():
+    data = T.SeededSamples(ToyData())
+    torch.manual_seed(0)
+    random.seed(0)
+    before = (torch.get_rng_state(), random.getstate())
+    flips = [data[(0, seed)][1] for seed in range(6)]
+    assert torch.equal(torch.get_rng_state(), before[0]) and random.getstate() == before[1]
+    assert all(
+        torch.equal(a, b) for a, b in zip(flips, [data[(0, s)][1] for s in range(6)], strict=True)
+    )
+    assert len({bool(torch.equal(f, flips[0])) for f in flips}) == 2  # both flipped and not
+
+
+# ---- the loop ----------------------------------------------------------------------------
+
+
+def test_fit_learns_and_writes_its_files(tmp_path):
+    torch.manual_seed(0)
+    model = TinyNet()
+    cfg = tiny_config(steps=30, eval_every=10, checkpoint_every=10, lr=0.1)
+    history = T.fit(model, ToyData(), cfg, val_set=ToyData(augment=False), out_dir=tmp_path,
+                    progress=False)  # fmt: skip
+    assert history["step"] == list(range(1, 31)) and len(history["loss"]) == 30
+    assert np.mean(history["loss"][-5:]) < 0.7 * np.mean(history["loss"][:5])
+    assert [e["step"] for e in history["eval"]] == [10, 20, 30]
+    assert history["eval"][-1]["miou"] > history["eval"][0]["miou"] - 0.05
+    assert 0 < history["eval"][-1]["pixel_acc"] <= 1
+    assert history["lr"][0] == pytest.approx(0.1 * 0.01)  # warmup starts at lr / 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "history.json", "last.pt"]
+    state = T.load_checkpoint(tmp_path / "last.pt")
+    assert state["step"] == 30 and state["config"]["lr"] == 0.1
+    assert json.loads((tmp_path / "history.json").read_text())["loss"] == history["loss"]
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    cfg = tiny_config(steps=8, checkpoint_every=0)
+    torch.manual_seed(0)
+    straight = TinyNet()
+    whole = T.fit(straight, ToyData(), cfg, out_dir=tmp_path / "a", progress=False)
+
+    torch.manual_seed(0)
+    first = TinyNet()
+    T.fit(first, ToyData(), cfg, out_dir=tmp_path / "b", stop_at=3, progress=False)
+    torch.manual_seed(123)  # a fresh session: other weights, other random state
+    random.seed(9)
+    second = TinyNet()
+    resumed = T.fit(second, ToyData(), cfg, out_dir=tmp_path / "b",
+                    resume=tmp_path / "b" / "last.pt", progress=False)  # fmt: skip
+    assert resumed["loss"] == whole["loss"]
+    for (name, a), b in zip(
+        straight.state_dict().items(), second.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+
+
+def test_gradient_accumulation_matches_a_bigger_batch():
+    cfg = tiny_config(steps=3, warmup_steps=0)
+    models = []
+    for batch, accumulate in ((4, 1), (2, 2)):
+        torch.manual_seed(0)
+        model = TinyNet(norm=False, dropout=0.0)
+        T.fit(model, ToyData(void=False), cfg.replace(batch_size=batch, accumulate=accumulate),
+              progress=False)  # fmt: skip
+        models.append(model)
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_and_channels_last_run_on_cpu():
+    torch.manual_seed(0)
+    model = TinyNet()
+    history = T.fit(model, ToyData(), tiny_config(steps=2, amp="bf16", channels_last=True),
+                    progress=False)  # fmt: skip
+    assert all(math.isfinite(v) for v in history["loss"])
+    assert model.head.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_diverging_loss_stops_with_advice():
+    model = TinyNet()
+    with torch.no_grad():
+        model.head.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="lower lr"):
+        T.fit(model, ToyData(), tiny_config(steps=2), progress=False)
+
+
+DDP_SCRIPT = """
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {tests!r})
+from test_train import TinyNet, ToyData, tiny_config
+from dlcourse.train import fit
+dist.init_process_group("gloo")
+torch.manual_seed(0)
+model = TinyNet()
+history = fit(model, ToyData(), tiny_config(steps=3, batch_size=2), val_set=ToyData(augment=False),
+              progress=False)
+torch.save(model.state_dict(), {out!r} + f"/rank{{dist.get_rank()}}.pt")
+dist.destroy_process_group()
+"""
+
+
+def test_ddp_two_processes_on_cpu_end_with_identical_weights(tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(
+        textwrap.dedent(DDP_SCRIPT.format(tests=str(ROOT / "tests"), out=str(tmp_path)))
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", str(script)]  # fmt: skip
+    for _ in range(2):  # one retry: a rendezvous port can be taken by another job
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env,
+                                cwd=tmp_path)  # fmt: skip
+        if result.returncode == 0:
+            break
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert rank0.keys() == rank1.keys()
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+    torch.manual_seed(0)
+    assert not torch.equal(rank0["head.weight"], TinyNet().head.weight.detach())
+
+
+def test_lesson_07_checkers(capsys):
+    from dlcourse import checks
+
+    assert checks.check_poly_lr(0.007, 7500, 30000, 0.007 * 0.75**0.9)
+    assert not checks.check_poly_lr(0.007, 7500, 30000, 0.007 * 0.75)
+    assert not checks.check_poly_lr(0.007, 7500, 30000, None)
+    assert "Not answered yet" in capsys.readouterr().out
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 2, 2)
+    target = torch.tensor([[[0, 255], [1, 2]]])
+    kept = -logits.log_softmax(1)[0, [0, 1, 2], [0, 1, 1], [0, 0, 1]].mean()
+    assert checks.check_ignored_loss(logits, target, float(kept))
+    assert not checks.check_ignored_loss(logits, target, float(kept) * 3 / 4)  # divided by 4
+    assert checks.check_effective_batch(4, 2, 4, 32)
+    assert not checks.check_effective_batch(4, 2, 4, 8)
+
+
+def test_shipped_config_files_load():
+    files = sorted((ROOT / "configs").glob("*.json"))
+    assert files, "configs/ holds example settings"
+    for path in files:
+        cfg = load_config(path)
+        assert cfg.data, f"{path.name} names its data folder"
+
+
+def test_resume_into_a_longer_schedule(tmp_path):
+    torch.manual_seed(0)
+    T.fit(TinyNet(), ToyData(), tiny_config(steps=4), out_dir=tmp_path, progress=False)
+    longer = tiny_config(steps=8)
+    history = T.fit(TinyNet(), ToyData(), longer, out_dir=tmp_path, resume=tmp_path / "last.pt",
+                    progress=False)  # fmt: skip
+    assert history["step"] == list(range(1, 9))
+    schedule = T.PolyLR(8, 0.9, warmup_steps=1)
+    assert history["lr"][4:] == pytest.approx([0.05 * schedule(s) for s in range(4, 8)])
+
+
+def test_command_line_trains_writes_and_resumes(tmp_path, capsys):
+    tiny = ['synthetic={"n_train": 4, "n_val": 2, "size": 32, "seed": 0}', "crop_size=32",
+            "batch_size=2", "warmup_steps=0", "eval_every=0", "checkpoint_every=0"]  # fmt: skip
+    out = tmp_path / "run"
+    assert T.main(["--preset", "fast", "--out", str(out), "--no-progress", "--set", "steps=2", *tiny]) == 0
+    assert "done: 2 steps" in capsys.readouterr().out
+    state = T.load_checkpoint(out / "last.pt")
+    assert state["step"] == 2 and state["config"]["model"] == "deeplabv3_resnet18"
+    assert (out / "synthetic" / "ImageSets" / "Segmentation" / "train.txt").is_file()
+    args = ["--out", str(out), "--resume", str(out / "last.pt"), "--no-progress"]
+    assert T.main([*args, "--set", "steps=3", *tiny]) == 0
+    assert T.load_checkpoint(out / "last.pt")["step"] == 3
+    with pytest.raises(ValueError, match="--data"):
+        T.main(["--preset", "colab", "--out", str(tmp_path / "x"), "--no-progress"])
+
+
+def test_command_line_help_names_the_presets():
+    result = subprocess.run([sys.executable, "-m", "dlcourse.train", "--help"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    assert result.returncode == 0 and "--preset {colab,fast,full}" in result.stdout
