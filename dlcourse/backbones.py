@@ -6,7 +6,7 @@ it exposes ``channels`` (name -> channels) and ``output_stride``. Strides beyond
 requested output stride become dilation, as in DeepLab. Parameter names follow
 torchvision's, so its weights load with ``strict=True``.
 
-Used in: 01, 03, 04, 05, 07, 10.
+Used in: 01, 03, 04, 05, 07.
 """
 
 from __future__ import annotations

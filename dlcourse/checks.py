@@ -5,7 +5,7 @@ Each ``check_*`` function takes the learner's answer, prints whether it is right
 when the answer is right and adds no clutter below the printed message. Expected values are
 computed from the package, not typed in, so the checks and the lessons cannot drift.
 
-Used in: 00-10.
+Used in: 00-09.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ class indices (255 = void). Files are read lazily, one item at a time, and
 checked as they are read: a broken file raises an error that names it, nothing
 is skipped. Downloading VOC and SBD lives in :mod:`dlcourse.download`.
 
-Used in: 06, 07, 08, 10.
+Used in: 06, 07, 08.
 """
 
 from __future__ import annotations

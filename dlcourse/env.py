@@ -3,7 +3,7 @@
 Every lesson starts with ``setup()``; nothing here runs at import time except
 reading ``DLCOURSE_FAST`` into :data:`FAST`.
 
-Used in: 00-10 (first code cell), tests.
+Used in: 00-09 (first code cell), tests.
 """
 
 from __future__ import annotations

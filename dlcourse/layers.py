@@ -3,7 +3,7 @@
 Submodule names follow torchvision's ``models.segmentation`` (``convs.N``, ``project``),
 so a state_dict moves between the two with ``strict=True``.
 
-Used in: 03, 04, 05, 07, 10.
+Used in: 03, 04, 05, 07.
 """
 
 from __future__ import annotations

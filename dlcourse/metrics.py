@@ -9,7 +9,7 @@ the predictions has no IoU (``nan``) and is excluded from the mean (``nanmean``)
 A class that occurs only in the predictions has IoU 0 and counts. Mean class
 accuracy averages over the classes present in the labels.
 
-Used in: 05, 06, 07, 08, 09, 10.
+Used in: 05, 06, 07, 08, 09.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Default output strides: ``deeplabv3_resnet*`` use 8, as torchvision does, so tha
 (pass ``output_stride=16`` for cheaper training); ``deeplabv3_mobilenet_v3_large`` and
 the v3+ models use 16; v1 and v2 use 8, as in their papers.
 
-Used in: 03, 04, 05, 07, 08, 10.
+Used in: 03, 04, 05, 07, 08.
 """
 
 from __future__ import annotations

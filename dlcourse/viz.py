@@ -3,7 +3,7 @@
 Every function here returns arrays or matplotlib figures and prints nothing, so
 tests call them directly and lessons decide what to show.
 
-Used in: 00, 01, 02, 04, 05, 06, 08, 09, 10.
+Used in: 00, 01, 02, 04, 05, 06, 08, 09.
 """
 
 from __future__ import annotations

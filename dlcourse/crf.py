@@ -1,0 +1,367 @@
+"""The fully connected CRF of DeepLab v1/v2, and CRF-as-RNN.
+
+Krähenbühl and Koltun (NeurIPS 2011, https://arxiv.org/abs/1210.5644) refine a per-pixel
+class distribution ``P`` by minimising the Gibbs energy
+
+    E(x) = sum_i -log P(x_i) + sum_{i<j} mu(x_i, x_j) k(f_i, f_j),
+
+    k(f_i, f_j) = w1 exp(-|p_i - p_j|^2 / (2 theta_alpha^2) - |I_i - I_j|^2 / (2 theta_beta^2))
+                + w2 exp(-|p_i - p_j|^2 / (2 theta_gamma^2)),
+
+with positions ``p``, colours ``I`` and the Potts compatibility ``mu(l, l') = [l != l']``.
+Mean-field inference replaces ``x`` by independent distributions ``Q_i`` and repeats
+``Q_i(l) ∝ exp(-U_i(l) - sum_k w_k sum_l' mu(l, l') m_k,i(l'))`` where the messages
+``m_k = filter_k(Q)`` are Gaussian filters of ``Q`` in feature space. ``method="naive"``
+builds the full ``N x N`` kernel; ``method="lattice"`` filters with
+:class:`dlcourse.lattice.PermutohedralLattice`. Like the reference C++ code (and its
+Python binding ``pydensecrf``), each kernel is normalised symmetrically,
+``m = D^-1/2 K D^-1/2 Q`` with ``D = K 1``, and includes the pixel itself.
+
+DeepLab (Chen et al., ICLR 2015, https://arxiv.org/abs/1412.7062; TPAMI 2017,
+https://arxiv.org/abs/1606.00915) fixes ``w2 = 3, theta_gamma = 3`` and cross-validates
+``w1, theta_alpha, theta_beta``; :data:`DEEPLAB_CRF_PARAMS` lists the values the authors
+released. :class:`CRFasRNN` (Zheng et al., ICCV 2015, https://arxiv.org/abs/1502.03240)
+unrolls the same iterations as a trainable layer.
+
+Used in: 09.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dlcourse.lattice import PermutohedralLattice, single_threaded
+
+DEEPLAB_CRF_PARAMS: dict[str, dict[str, float]] = {
+    "v1-largefov": dict(w1=4.0, theta_alpha=121.0, theta_beta=5.0, w2=3.0, theta_gamma=3.0),
+    "v2-resnet101": dict(w1=4.0, theta_alpha=67.0, theta_beta=3.0, w2=3.0, theta_gamma=1.0),
+}
+"""CRF parameters of the released DeepLab models, as set in the configuration files the
+authors published with them (10 mean-field iterations): DeepLab-v1 LargeFOV (VGG-16) and
+DeepLab-v2 ResNet-101. Both papers fix the smoothness kernel and cross-validate
+``w1, theta_alpha, theta_beta`` on 100 validation images with a coarse-to-fine search.
+The defaults of :func:`dense_crf` are the v1 values."""
+
+METHODS = ("naive", "lattice")
+NAIVE_MAX_PIXELS = 12_000
+"""Largest image (in pixels) that ``method="naive"`` accepts: its kernel has N^2 entries."""
+
+
+def _positive(value: float, name: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{name}={value!r}: must be a positive number (a standard deviation in pixels "
+                         "or colour levels)")  # fmt: skip
+    return float(value)
+
+
+def _non_negative(value: float, name: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+        raise ValueError(f"{name}={value!r}: must be a number >= 0 (0 switches the kernel off)")
+    return float(value)
+
+
+def check_image(image: np.ndarray | Tensor, size: tuple[int, int] | None = None) -> Tensor:
+    """Validate an ``(H, W, 3)`` uint8 photo (NumPy or tensor) and return it as a tensor."""
+    if isinstance(image, np.ndarray):
+        image = torch.from_numpy(np.array(image))
+    if not isinstance(image, Tensor):
+        raise TypeError(f"image: expected an (H, W, 3) uint8 array or tensor, got {type(image).__name__}")
+    if image.dtype != torch.uint8:
+        raise TypeError(f"image: expected dtype uint8 (RGB values 0..255), got {image.dtype}; "
+                        "convert a [0, 1] float image with (image * 255).round().astype(np.uint8)")  # fmt: skip
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image: expected shape (H, W, 3) with 3 colour channels, got {tuple(image.shape)}")
+    if size is not None and tuple(image.shape[:2]) != tuple(size):
+        raise ValueError(f"image is {tuple(image.shape[:2])} but probs is {tuple(size)} (H, W); "
+                         "resize the probabilities to the image size first")  # fmt: skip
+    return image
+
+
+def check_probs(probs: np.ndarray | Tensor, atol: float = 1e-3) -> Tensor:
+    """Validate ``(C, H, W)`` class probabilities (non-negative, summing to 1 over ``C``)."""
+    if isinstance(probs, np.ndarray):
+        probs = torch.from_numpy(np.array(probs))
+    if not isinstance(probs, Tensor) or not probs.is_floating_point():
+        raise TypeError("probs: expected a floating-point (C, H, W) array or tensor of class probabilities")
+    if probs.ndim != 3 or probs.shape[0] < 2:
+        raise ValueError(f"probs: expected shape (C, H, W) with C >= 2 classes, got {tuple(probs.shape)}")
+    bad = not torch.isfinite(probs).all() or bool((probs < 0).any())
+    if bad or not torch.allclose(probs.sum(dim=0), torch.ones_like(probs[0]), atol=atol):
+        raise ValueError("probs: not a distribution over classes (values must be >= 0 and sum to 1 "
+                         "along the first axis); apply softmax over the class axis first")  # fmt: skip
+    return probs
+
+
+def spatial_features(height: int, width: int, theta: float, device=None, dtype=torch.float32) -> Tensor:
+    """Features ``(x / theta, y / theta)`` of every pixel, row by row -> ``(H * W, 2)``."""
+    theta = _positive(theta, "theta")
+    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=dtype),
+                            torch.arange(width, device=device, dtype=dtype), indexing="ij")  # fmt: skip
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1) / theta
+
+
+def bilateral_features(image: Tensor, theta_alpha: float, theta_beta: float, dtype=torch.float32) -> Tensor:
+    """Features ``(x / theta_alpha, y / theta_alpha, r / theta_beta, g / .., b / ..)`` -> ``(H * W, 5)``.
+
+    ``image`` is ``(H, W, 3)`` with colour values on the 0..255 scale.
+    """
+    height, width = image.shape[:2]
+    xy = spatial_features(height, width, theta_alpha, device=image.device, dtype=dtype)
+    rgb = image.reshape(-1, 3).to(dtype) / _positive(theta_beta, "theta_beta")
+    return torch.cat([xy, rgb], dim=1)
+
+
+def gaussian_kernel(features: Tensor) -> Tensor:
+    """The exact kernel ``K_ij = exp(-|f_i - f_j|^2 / 2)`` of ``(N, d)`` features -> ``(N, N)``."""
+    sq = (features.unsqueeze(1) - features.unsqueeze(0)).pow(2).sum(dim=-1)
+    return torch.exp(-0.5 * sq)
+
+
+class NaiveFilter:
+    """Symmetrically normalised exact Gaussian filter ``weight * D^-1/2 K D^-1/2`` (``N^2`` memory)."""
+
+    def __init__(self, features: Tensor, weight: float = 1.0) -> None:
+        if features.shape[0] > NAIVE_MAX_PIXELS:
+            raise ValueError(f"method='naive': {features.shape[0]} pixels is more than "
+                             f"{NAIVE_MAX_PIXELS}; use method='lattice' or a smaller image")  # fmt: skip
+        self.kernel = gaussian_kernel(features)
+        self.norm = self.kernel.sum(dim=1, keepdim=True).rsqrt()
+        self.weight = weight
+
+    def __call__(self, values: Tensor) -> Tensor:
+        """Filter ``(N, C)`` values."""
+        norm = self.norm.to(values.dtype)
+        out = norm * (self.kernel.to(values.dtype) @ (norm * values))
+        return out if self.weight == 1.0 else self.weight * out
+
+
+class LatticeFilter:
+    """The same filter as :class:`NaiveFilter`, computed with the permutohedral lattice."""
+
+    def __init__(self, features: Tensor, weight: float = 1.0) -> None:
+        self.lattice = PermutohedralLattice(features)
+        ones = torch.ones(features.shape[0], 1, dtype=torch.float32, device=features.device)
+        norm = (self.lattice.filter(ones) + 1e-20).rsqrt()
+        self.lattice.rescale(before=norm, after=weight * norm)
+
+    def __call__(self, values: Tensor) -> Tensor:
+        """Filter ``(N, C)`` values."""
+        return self.lattice.filter(values)
+
+
+def make_filter(features: Tensor, method: str = "lattice", weight: float = 1.0) -> NaiveFilter | LatticeFilter:
+    """A normalised Gaussian filter over ``features`` computed by ``method`` ('naive' or 'lattice').
+
+    ``weight`` multiplies the output (a kernel weight folded into the filter).
+    """
+    if method == "naive":
+        return NaiveFilter(features, weight)
+    if method == "lattice":
+        return LatticeFilter(features, weight)
+    raise ValueError(f"method={method!r}: use one of {METHODS}")
+
+
+def potts(num_classes: int, device=None, dtype=torch.float32) -> Tensor:
+    """The Potts compatibility ``mu(l, l') = [l != l']`` as a ``(C, C)`` matrix."""
+    return 1.0 - torch.eye(num_classes, device=device, dtype=dtype)
+
+
+def mean_field(unary: Tensor, filters, weights, compat: Tensor | None, iterations: int) -> Tensor:
+    """Mean-field iterations of the dense CRF.
+
+    Args:
+        unary: ``(N, C)`` unary energies ``U = -log P`` (or ``-logits``).
+        filters: callables, each filtering ``(N, C)`` values (:func:`make_filter`).
+        weights: one weight per filter (floats or scalar tensors).
+        compat: ``(C, C)`` label compatibility ``mu`` (an energy), or ``None`` for Potts.
+        iterations: number of updates.
+
+    Returns:
+        ``(N, C)`` logits ``-U - sum_k w_k m_k mu^T``; their softmax is ``Q``. For Potts,
+        ``-m mu^T = m - sum_l' m(l')`` and the sum is the same for every label, so it is
+        left out (``Q`` does not change).
+    """
+    logits = -unary
+    for _ in range(iterations):
+        q = torch.softmax(logits, dim=1)
+        pairwise = None
+        for weight, filt in zip(weights, filters, strict=True):
+            message = filt(q)
+            message = message if isinstance(weight, float) and weight == 1.0 else weight * message
+            pairwise = message if pairwise is None else pairwise + message
+        if pairwise is None:
+            break
+        logits = pairwise - unary if compat is None else -unary - pairwise @ compat.T
+    return logits
+
+
+def simulated_probs(
+    label: np.ndarray | Tensor,
+    num_classes: int,
+    stride: int = 8,
+    shift: tuple[int, int] = (3, -2),
+    noise: float = 0.5,
+    sharpness: float = 4.0,
+    seed: int = 0,
+) -> Tensor:
+    """A realistic stand-in for a CNN's softmax output, made from a label map.
+
+    The label is shifted by ``shift`` = ``(down, right)`` pixels (a mis-alignment; the
+    border is extended, not wrapped), averaged over
+    ``stride x stride`` cells (a network at output stride ``stride``), perturbed by
+    Gaussian noise of std ``noise`` in logit space, and upsampled bilinearly, so the
+    result is blurry at boundaries and wrong in places, like a DeepLab score map
+    before the CRF. Void pixels (255) count as background.
+
+    Returns:
+        ``(C, H, W)`` float32 probabilities.
+    """
+    label = torch.as_tensor(np.array(label)).long()
+    if label.ndim != 2:
+        raise ValueError(f"label: expected an (H, W) label map, got shape {tuple(label.shape)}")
+    label = torch.where(label == 255, torch.zeros_like(label), label)
+    if int(label.max()) >= num_classes or int(label.min()) < 0:
+        raise ValueError(f"label: values must lie in 0..{num_classes - 1} (or 255), got max {int(label.max())}")
+    height, width = label.shape
+    dy, dx = shift
+    padded = torch.nn.functional.pad(label[None, None].float(), (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)),
+                                     mode="replicate")  # fmt: skip
+    label = padded[0, 0, max(-dy, 0) : max(-dy, 0) + height, max(-dx, 0) : max(-dx, 0) + width].long()
+    onehot = torch.nn.functional.one_hot(label, num_classes).permute(2, 0, 1).float()[None]
+    coarse = torch.nn.functional.avg_pool2d(onehot, stride, ceil_mode=True)
+    generator = torch.Generator().manual_seed(seed)
+    logits = sharpness * coarse + noise * torch.randn(coarse.shape, generator=generator)
+    logits = torch.nn.functional.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+    return torch.softmax(logits[0], dim=0)
+
+
+def dense_crf(
+    image: np.ndarray | Tensor,
+    probs: np.ndarray | Tensor,
+    iterations: int = 10,
+    *,
+    w1: float = 4.0,
+    theta_alpha: float = 121.0,
+    theta_beta: float = 5.0,
+    w2: float = 3.0,
+    theta_gamma: float = 3.0,
+    compat: np.ndarray | Tensor | None = None,
+    method: str = "lattice",
+    eps: float = 1e-5,
+) -> np.ndarray | Tensor:
+    """Refine a segmentation's class probabilities with the fully connected CRF.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB photo (NumPy array or tensor).
+        probs: ``(C, H, W)`` class probabilities (a softmax output) of the same size.
+        iterations: mean-field iterations (DeepLab uses 10).
+        w1, theta_alpha, theta_beta: weight, spatial and colour standard deviations of the
+            appearance (bilateral) kernel; pydensecrf's bilateral ``compat``, ``sxy``, ``srgb``.
+        w2, theta_gamma: weight and spatial standard deviation of the smoothness kernel;
+            pydensecrf's Gaussian ``compat`` and ``sxy``.
+            Defaults: DeepLab-v1 LargeFOV's published values (:data:`DEEPLAB_CRF_PARAMS`).
+        compat: ``(C, C)`` label compatibility ``mu(l, l')``; ``None`` for Potts.
+        method: ``"lattice"`` (fast, any size, CPU or GPU) or ``"naive"`` (exact, small images).
+        eps: probabilities are clipped to ``[eps, 1]`` before ``U = -log P``, as pydensecrf's
+            ``unary_from_softmax`` does.
+
+    Returns:
+        ``(C, H, W)`` refined probabilities, a NumPy array if ``probs`` was one, else a
+        tensor on ``probs``'s device.
+    """
+    as_numpy = isinstance(probs, np.ndarray)
+    probs = check_probs(probs)
+    image = check_image(image, probs.shape[1:]).to(probs.device)
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
+        raise ValueError(f"iterations={iterations!r}: must be an int >= 0")
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: use one of {METHODS}")
+    w1, w2 = _non_negative(w1, "w1"), _non_negative(w2, "w2")
+    theta_alpha, theta_beta = _positive(theta_alpha, "theta_alpha"), _positive(theta_beta, "theta_beta")
+    theta_gamma = _positive(theta_gamma, "theta_gamma")
+    with single_threaded(probs.device):
+        refined = _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_gamma, compat,
+                             method, eps)  # fmt: skip
+    return refined.cpu().numpy() if as_numpy else refined
+
+
+def _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_gamma, compat, method, eps):
+    num_classes, height, width = probs.shape
+    dtype = torch.float64 if probs.dtype == torch.float64 else torch.float32
+    if compat is not None:
+        compat = torch.as_tensor(compat, dtype=dtype, device=probs.device)
+        if compat.shape != (num_classes, num_classes):
+            raise ValueError(f"compat: expected shape ({num_classes}, {num_classes}), got {tuple(compat.shape)}")
+    filters = []
+    if w2 > 0:
+        spatial = spatial_features(height, width, theta_gamma, probs.device, dtype)
+        filters.append(make_filter(spatial, method, weight=w2))
+    if w1 > 0:
+        bilateral = bilateral_features(image, theta_alpha, theta_beta, dtype)
+        filters.append(make_filter(bilateral, method, weight=w1))
+    weights = [1.0] * len(filters)
+    unary = -probs.to(dtype).clamp(min=eps, max=1.0).log().reshape(num_classes, -1).T
+    with torch.no_grad():
+        logits = mean_field(unary.contiguous(), filters, weights, compat, iterations)
+    return torch.softmax(logits, dim=1).T.reshape(num_classes, height, width)
+
+
+class CRFasRNN(nn.Module):
+    """Mean-field CRF iterations as a differentiable layer (CRF-as-RNN).
+
+    Paper: Zheng et al., "Conditional Random Fields as Recurrent Neural Networks",
+    ICCV 2015, https://arxiv.org/abs/1502.03240.
+
+    The unary energy is ``-logits`` of the network below; every iteration filters the
+    current ``Q`` with the two normalised Gaussian kernels, weights the messages with the
+    learnable kernel weights, applies the learnable ``(C, C)`` compatibility matrix
+    (initialised to Potts) and adds the unary. Kernel widths stay fixed.
+
+    Args:
+        num_classes: ``C``.
+        iterations: unrolled mean-field steps (5 in training, as in the paper).
+        w1, theta_alpha, theta_beta, w2, theta_gamma: as in :func:`dense_crf`; ``w1`` and
+            ``w2`` are the initial values of the learnable weights.
+        method: ``"naive"`` (exact, small images) or ``"lattice"``.
+
+    Shape: logits ``(N, C, H, W)`` and images ``(N, 3, H, W)`` (RGB on the 0..255 scale)
+    -> refined logits ``(N, C, H, W)``.
+    """
+
+    def __init__(self, num_classes: int, iterations: int = 5, w1: float = 4.0, theta_alpha: float = 121.0,
+                 theta_beta: float = 5.0, w2: float = 3.0, theta_gamma: float = 3.0,
+                 method: str = "naive") -> None:  # fmt: skip
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes={num_classes!r}: need an int >= 2")
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}: use one of {METHODS}")
+        self.num_classes, self.iterations, self.method = num_classes, int(iterations), method
+        self.theta_alpha, self.theta_beta = _positive(theta_alpha, "theta_alpha"), _positive(theta_beta, "theta_beta")
+        self.theta_gamma = _positive(theta_gamma, "theta_gamma")
+        self.bilateral_weight = nn.Parameter(torch.tensor(_non_negative(w1, "w1")))
+        self.spatial_weight = nn.Parameter(torch.tensor(_non_negative(w2, "w2")))
+        self.compat = nn.Parameter(potts(num_classes))
+
+    def forward(self, logits: Tensor, images: Tensor) -> Tensor:
+        if logits.ndim != 4 or logits.shape[1] != self.num_classes:
+            raise ValueError(f"logits: expected shape (N, {self.num_classes}, H, W), got {tuple(logits.shape)}")
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] != logits.shape[0] \
+                or images.shape[2:] != logits.shape[2:]:
+            raise ValueError(f"images: expected shape ({logits.shape[0]}, 3, {logits.shape[2]}, "
+                             f"{logits.shape[3]}) to match the logits, got {tuple(images.shape)}")  # fmt: skip
+        batch, classes, height, width = logits.shape
+        dtype = logits.dtype
+        spatial = make_filter(spatial_features(height, width, self.theta_gamma, logits.device, dtype), self.method)
+        out = []
+        for logit, image in zip(logits, images.detach(), strict=True):
+            rgb = image.permute(1, 2, 0)
+            bilateral = bilateral_features(rgb, self.theta_alpha, self.theta_beta, dtype)
+            filters = [spatial, make_filter(bilateral, self.method)]
+            weights = [self.spatial_weight.to(dtype), self.bilateral_weight.to(dtype)]
+            unary = -logit.reshape(classes, -1).T
+            refined = mean_field(unary, filters, weights, self.compat.to(dtype), self.iterations)
+            out.append(refined.T.reshape(classes, height, width))
+        return torch.stack(out)
