@@ -287,6 +287,15 @@ def _rates_text(rates: Sequence[int]) -> str:
     return str(rates[0]) if len(set(rates)) == 1 else ",".join(str(r) for r in rates)
 
 
+def _photo_or_sample(image: np.ndarray | None) -> np.ndarray:
+    """``image`` as an (H, W, 3) uint8 array; the course's sample photo when ``None``."""
+    if image is None:
+        from dlcourse.samples import sample_photo
+
+        image = sample_photo()
+    return to_numpy_image(image)
+
+
 def dilation_explorer(image: np.ndarray | None = None, *, interactive: bool | None = None):
     """Sliders for kernel size, dilation rate (1-24) and number of layers over a photo.
 
@@ -296,11 +305,7 @@ def dilation_explorer(image: np.ndarray | None = None, *, interactive: bool | No
         image: the photo; :func:`dlcourse.samples.sample_photo` by default.
         interactive: see :func:`explore`.
     """
-    if image is None:
-        from dlcourse.samples import sample_photo
-
-        image = sample_photo()
-    photo = to_numpy_image(image)
+    photo = _photo_or_sample(image)
 
     def draw(kernel: int, dilation: int, layers: int) -> Figure:
         return plot_dilation(photo, kernel=kernel, dilation=dilation, layers=layers)
@@ -539,11 +544,7 @@ def aspp_explorer(image: np.ndarray | None = None, *, interactive: bool | None =
         image: the photo; :func:`dlcourse.samples.sample_photo` by default.
         interactive: see :func:`explore`.
     """
-    if image is None:
-        from dlcourse.samples import sample_photo
-
-        image = sample_photo()
-    photo = to_numpy_image(image)
+    photo = _photo_or_sample(image)
 
     def draw(rate1: int, rate2: int, rate3: int, output_stride: int, pooling: bool) -> Figure:
         return plot_aspp(photo, (rate1, rate2, rate3), output_stride, pooling)

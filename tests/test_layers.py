@@ -3,24 +3,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import randomize_
 from torch import nn
 from torchvision.models.segmentation import deeplabv3 as tv_deeplab
 from torchvision.models.segmentation import fcn as tv_fcn
 
 from dlcourse import layers
-
-
-def randomize_(module: nn.Module) -> nn.Module:
-    """Give every parameter and BN statistic a random value, so equality means something."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.dtype.is_floating_point:
-                if "running_var" in name:
-                    tensor.uniform_(0.5, 1.5)
-                else:
-                    tensor.normal_(0, 0.2)
-    return module
 
 
 @pytest.mark.parametrize(("kernel", "dilation"), [(1, 1), (3, 1), (3, 2), (3, 6), (5, 3)])

@@ -4,6 +4,7 @@ import socket
 
 import pytest
 import torch
+from helpers import randomize_ as randomize
 from torch import nn
 from torchvision.models import segmentation as tv_segmentation
 
@@ -21,15 +22,7 @@ TORCHVISION = ["deeplabv3_resnet50", "deeplabv3_resnet101", "deeplabv3_mobilenet
 
 
 def randomize_(module: nn.Module) -> nn.Module:
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.dtype.is_floating_point:
-                if "running_var" in name:
-                    tensor.uniform_(0.5, 1.5)
-                else:
-                    tensor.normal_(0, 0.05)
-    return module
+    return randomize(module, std=0.05)
 
 
 def test_registry_lists_every_required_model():
