@@ -33,7 +33,7 @@ def test_effective_kernel():
     ("args", "expected"),
     [
         ((7, 3), 5),
-        ((7, 3, 1, 0, 2), 3),  # the example: size 7, kernel 3, dilation 2
+        ((7, 3, 1, 0, 2), 3),  # size 7, kernel 3, dilation 2 (PyTorch's formula)
         ((224, 7, 2, 3), 112),  # ResNet stem
         ((112, 3, 2, 1), 56),  # ResNet max pool
         ((65, 3, 1, 12, 12), 65),  # 'same' padding = dilation for a 3x3 kernel
