@@ -45,19 +45,29 @@ SYNTHETIC_PALETTE: np.ndarray = voc_colormap(len(SYNTHETIC_CLASSES))
 # --- reading and checking files ----------------------------------------------------------
 
 
-def read_image(path: str | Path) -> tv_tensors.Image:
-    """An RGB image file as a ``(3, H, W)`` uint8 tensor; corrupt files raise naming the file."""
+def _open_image(
+    path: str | Path, kind: str, advice: str, convert: str | None = None
+) -> tuple[str, np.ndarray]:
+    """Open an image file; return its original mode and its pixels (converted if asked).
+
+    Raises errors that name the file: missing, or not a readable image (with ``advice``).
+    """
     path = Path(path)
     try:
         with Image.open(path) as img:
             img.load()
-            array = np.asarray(img.convert("RGB"))
+            mode = img.mode
+            array = np.asarray(img.convert(convert) if convert else img)
     except FileNotFoundError:
-        raise FileNotFoundError(f"image file {path} does not exist") from None
+        raise FileNotFoundError(f"{kind} file {path} does not exist") from None
     except OSError as err:
-        raise ValueError(
-            f"image file {path} is not a readable image ({err}); re-download or re-export it"
-        ) from None
+        raise ValueError(f"{kind} file {path} is not a readable image ({err}); {advice}") from None
+    return mode, array
+
+
+def read_image(path: str | Path) -> tv_tensors.Image:
+    """An RGB image file as a ``(3, H, W)`` uint8 tensor; corrupt files raise naming the file."""
+    _, array = _open_image(path, "image", "re-download or re-export it", convert="RGB")
     return tv_tensors.Image(torch.from_numpy(array.copy()).permute(2, 0, 1))
 
 
@@ -71,17 +81,7 @@ def read_mask(
     each colour is looked up in it, and :data:`dlcourse.viz.VOID_COLOR` becomes ``void``.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            mode = img.mode
-            array = np.asarray(img)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"mask file {path} does not exist") from None
-    except OSError as err:
-        raise ValueError(
-            f"mask file {path} is not a readable image ({err}); re-export it"
-        ) from None
+    mode, array = _open_image(path, "mask", "re-export it")
     if mode in ("P", "L", "I", "I;16"):
         return tv_tensors.Mask(torch.from_numpy(array.astype(np.int64)))
     if mode in ("RGB", "RGBA") and palette is not None:

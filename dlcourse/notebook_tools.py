@@ -16,13 +16,6 @@ import os
 import sys
 from pathlib import Path
 
-NBVAL_MARKERS = (
-    "# NBVAL_CHECK_OUTPUT",
-    "# NBVAL_IGNORE_OUTPUT",
-    "# NBVAL_SKIP",
-    "# NBVAL_RAISES_EXCEPTION",
-)
-
 
 def _read(path: str | Path):
     import nbformat
