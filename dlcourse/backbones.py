@@ -41,7 +41,14 @@ class BasicBlock(nn.Module):
     """ResNet-18/34 block (two 3x3 convs), here also with dilation.
 
     https://arxiv.org/abs/1512.03385. Args: ``inplanes``, ``planes``, ``stride``,
-    ``downsample`` (shortcut projection or ``None``), ``dilation``.
+    ``downsample`` (shortcut projection or ``None``), ``dilation`` (of the conv that
+    runs on the block's output grid, ``conv2``), ``first_dilation`` (of ``conv1``,
+    the conv that strides or would have strided; ``None``: the same as ``dilation``).
+
+    In the first block of a stage whose stride became dilation, ``conv1`` still
+    reads the finer input grid, so it keeps the previous dilation, while ``conv2``
+    runs after the removed stride and needs the new one: the rule torchvision's
+    Bottleneck follows (the strided conv keeps the old rate, all after it the new).
 
     Shape: ``(N, inplanes, H, W) -> (N, planes, H / stride, W / stride)``.
     """
@@ -55,9 +62,11 @@ class BasicBlock(nn.Module):
         stride: int = 1,
         downsample: nn.Module | None = None,
         dilation: int = 1,
+        first_dilation: int | None = None,
     ) -> None:
         super().__init__()
-        self.conv1 = conv3x3(inplanes, planes, stride, dilation)
+        first = dilation if first_dilation is None else first_dilation
+        self.conv1 = conv3x3(inplanes, planes, stride, first)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes, 1, dilation)
@@ -76,7 +85,8 @@ class Bottleneck(nn.Module):
     """ResNet-50/101 block: 1x1 reduce, 3x3 (strided or dilated), 1x1 expand by 4.
 
     The stride sits on the 3x3 conv (the "v1.5" layout of torchvision).
-    Args as :class:`BasicBlock`.
+    Args as :class:`BasicBlock`; the 3x3 conv is the one that strides, so it takes
+    ``first_dilation`` (the 1x1 convs have no dilation).
 
     Shape: ``(N, inplanes, H, W) -> (N, 4 * planes, H / stride, W / stride)``.
     """
@@ -90,11 +100,13 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         downsample: nn.Module | None = None,
         dilation: int = 1,
+        first_dilation: int | None = None,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride, dilation)
+        first = dilation if first_dilation is None else first_dilation
+        self.conv2 = conv3x3(planes, planes, stride, first)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
@@ -186,10 +198,12 @@ class ResNet(nn.Module):
                 nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(planes * block.expansion),
             )
-        rates = [previous_dilation] + [self.dilation] * (blocks - 1)
+        rates = [self.dilation] * blocks
+        first_dilation = previous_dilation
         if multi_grid is not None:
             rates = [self.dilation * unit for unit in multi_grid]
-        units = [block(self.inplanes, planes, stride, downsample, rates[0])]
+            first_dilation = rates[0]
+        units = [block(self.inplanes, planes, stride, downsample, rates[0], first_dilation)]
         self.inplanes = planes * block.expansion
         units += [block(self.inplanes, planes, dilation=rate) for rate in rates[1:]]
         return nn.Sequential(*units)

@@ -234,15 +234,25 @@ def setup(
     return env
 
 
+COLAB_REQUIREMENTS = ("numpy>=1.24", "matplotlib>=3.7", "pillow>=10", "tqdm>=4.66", "ipywidgets>=7.7,<9")
+"""What the lessons import besides torch and torchvision; Colab has all of it already."""
+
+
 def colab_install_cell() -> str:
     """The source of the first code cell of every notebook.
 
     In Colab it clones the course at :data:`COURSE_REF` and installs ``dlcourse`` from
-    it; anywhere else it does nothing. A test keeps every notebook's copy identical to
-    this text; ``python -m dlcourse.env`` prints it.
+    it with ``--no-deps``, so Colab's own torch and torchvision are never reinstalled,
+    upgraded or downgraded; then it asks pip for :data:`COLAB_REQUIREMENTS`, which
+    Colab already satisfies (pip installs nothing, and ipywidgets stays at Colab's
+    7.7). JupyterLab is not installed: Colab runs its own notebook server. Anywhere
+    else the cell does nothing. A test keeps every notebook's copy identical to this
+    text; ``python -m dlcourse.env`` prints it.
     """
+    requirements = ", ".join(f'"{r}"' for r in COLAB_REQUIREMENTS)
     return (
         "# Colab only: fetch the course and install its package (does nothing elsewhere).\n"
+        "# Colab's torch and torchvision are kept as they are (--no-deps).\n"
         "import importlib.util\n"
         "import subprocess\n"
         "import sys\n"
@@ -250,7 +260,9 @@ def colab_install_cell() -> str:
         'if "google.colab" in sys.modules and importlib.util.find_spec("dlcourse") is None:\n'
         f'    repo, ref, where = "{COURSE_REPO}", "{COURSE_REF}", "/content/deeplab-from-scratch"\n'
         '    subprocess.run(["git", "clone", "-q", "--depth", "1", "-b", ref, repo, where], check=True)\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", where], check=True)\n'
+        '    pip = [sys.executable, "-m", "pip", "install", "-q"]\n'
+        '    subprocess.run([*pip, "--no-deps", "-e", where], check=True)\n'
+        f"    subprocess.run([*pip, {requirements}], check=True)\n"
         "    sys.path.insert(0, where)"
     )
 

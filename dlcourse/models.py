@@ -3,7 +3,8 @@
 ``build_model("deeplabv3plus_mobilenet", num_classes=21)`` builds a model by name;
 ``list_models()`` lists the names. Models return ``{"out": ...}`` (plus ``"aux"``) at
 the input resolution, like torchvision's. Nothing is downloaded unless a builder is
-asked for ``weights`` or ``weights_backbone``; files go to ``dlcourse.env.cache_dir()``.
+asked for ``weights`` or ``weights_backbone``; ``dlcourse.weights`` downloads them
+(``torch.hub``, hash-checked) into ``dlcourse.env.cache_dir() / "weights"``.
 
 Default output strides: ``deeplabv3_resnet*`` use 8, as torchvision does, so that
 ``build_model("deeplabv3_resnet50")`` computes exactly what torchvision's model does
@@ -15,9 +16,7 @@ Used in: 03, 04, 05, 07, 08.
 
 from __future__ import annotations
 
-import hashlib
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,7 +25,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dlcourse.backbones import VGG16, MobileNetV3Large, check_output_stride, resnet
-from dlcourse.env import cache_dir
 from dlcourse.layers import (
     ASPPPooling,
     ASPPv2,
@@ -36,6 +34,7 @@ from dlcourse.layers import (
     LargeFOVHead,
     freeze_batchnorm,
 )
+from dlcourse.weights import WEIGHTS, load_weights
 
 
 class SegmentationModel(nn.Module):
@@ -129,87 +128,7 @@ def build_model(name: str, **kwargs) -> SegmentationModel:
     return _MODELS[name](**kwargs)
 
 
-# --- weights -------------------------------------------------------------------------
-
-_BASE = "https://download.pytorch.org/models/"
-WEIGHTS: dict[str, tuple[str, str]] = {
-    # name: (url, first 8 hex digits of the file's SHA-256), torchvision's published files
-    "deeplabv3_resnet50": (_BASE + "deeplabv3_resnet50_coco-cd0a2569.pth", "cd0a2569"),
-    "deeplabv3_resnet101": (_BASE + "deeplabv3_resnet101_coco-586e9e4e.pth", "586e9e4e"),
-    "deeplabv3_mobilenet_v3_large": (
-        _BASE + "deeplabv3_mobilenet_v3_large-fc3c493d.pth",
-        "fc3c493d",
-    ),
-    "resnet18": (_BASE + "resnet18-f37072fd.pth", "f37072fd"),
-    "resnet34": (_BASE + "resnet34-b627a593.pth", "b627a593"),
-    "resnet50": (_BASE + "resnet50-0676ba61.pth", "0676ba61"),
-    "resnet101": (_BASE + "resnet101-63fe2227.pth", "63fe2227"),
-    "mobilenet_v3_large": (_BASE + "mobilenet_v3_large-8738ca79.pth", "8738ca79"),
-    "vgg16": (_BASE + "vgg16-397923af.pth", "397923af"),
-}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def weights_path(key: str) -> Path:
-    """Where the file of ``WEIGHTS[key]`` is (or will be) stored in the cache."""
-    if key not in WEIGHTS:
-        raise ValueError(f"weights_path: no weights named {key!r}; choose one of {sorted(WEIGHTS)}")
-    return cache_dir() / "weights" / WEIGHTS[key][0].rsplit("/", 1)[1]
-
-
-def fetch_weights(key: str, timeout: float = 30.0) -> Path:
-    """The local file of ``WEIGHTS[key]``, downloaded into the cache once and hash-checked.
-
-    Raises:
-        RuntimeError: when the download fails (offline); the message says where to
-            put the file by hand.
-    """
-    url, sha_prefix = WEIGHTS[key] if key in WEIGHTS else (None, None)
-    path = weights_path(key)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".part")
-        try:
-            with (
-                urllib.request.urlopen(url, timeout=timeout) as response,
-                open(partial, "wb") as out,
-            ):  # noqa: S310
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-        except OSError as err:
-            partial.unlink(missing_ok=True)
-            raise RuntimeError(
-                f"could not download the weights {key!r} from {url} ({err}). Without internet, "
-                f"download that file on another machine and copy it to {path}, or pass the "
-                "path of a local .pth file instead (weights='/path/to/file.pth')."
-            ) from None
-        partial.replace(path)
-    if not _sha256(path).startswith(sha_prefix):
-        raise RuntimeError(
-            f"the weights file {path} does not match the expected SHA-256 {sha_prefix}...; "
-            "delete it and download it again"
-        )
-    return path
-
-
-def load_state_file(source: str | Path) -> dict[str, Tensor]:
-    """A state_dict from a ``WEIGHTS`` key (fetched if needed) or a ``.pth`` path (``weights_only``)."""
-    if str(source) in WEIGHTS:
-        path = fetch_weights(str(source))
-    else:
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"weights {source!r}: neither a known name ({sorted(WEIGHTS)}) nor an existing file"
-            )
-    return torch.load(path, map_location="cpu", weights_only=True)
+# --- weights (files and downloads: dlcourse.weights) ---------------------------------
 
 
 def _backbone_state(state: dict[str, Tensor], backbone: nn.Module) -> dict[str, Tensor]:
@@ -286,7 +205,7 @@ def _builder(name: str, backbone_kind: str, default_os: int, make_head: HeadMake
         backbone = _backbone(backbone_kind, output_stride, multi_grid)
         if weights_backbone is not None:
             source = backbone_kind if weights_backbone == "imagenet" else weights_backbone
-            state = _backbone_state(load_state_file(source), backbone)
+            state = _backbone_state(load_weights(source), backbone)
             backbone.load_state_dict(state, strict=True)
         if aux_loss and "aux" not in backbone.channels:
             raise ValueError(f"aux_loss=True: {name} has no auxiliary head; use aux_loss=False")
@@ -310,7 +229,7 @@ def _load_model_weights(model, name, weights, num_classes, aux_loss) -> None:
     source = name if weights == "default" else weights
     if source == name and name not in WEIGHTS:
         raise ValueError(f"weights='default': there are no published weights for {name}")
-    state = load_state_file(source)
+    state = load_weights(source)
     if not aux_loss:
         state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
     classes = state.get("classifier.4.bias", torch.empty(num_classes)).shape[0]

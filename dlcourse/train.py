@@ -233,6 +233,42 @@ class SeededSamples(Dataset):
         return item
 
 
+def train_loader(
+    train_set: Dataset, cfg: TrainConfig, start: int = 0, stop: int | None = None,
+    rank: int = 0, world_size: int = 1, pin_memory: bool = False,
+) -> DataLoader:  # fmt: skip
+    """The batches :func:`fit` trains on, for optimizer steps ``start + 1 .. stop``.
+
+    Batch ``b`` depends only on ``(cfg.seed, b)`` (see :class:`StepBatches`), and each
+    sample's augmentation is seeded too (:class:`SeededSamples`), so a loop written by
+    hand over this loader sees exactly the pictures ``fit`` sees. With
+    ``cfg.accumulate > 1`` one optimizer step takes ``accumulate`` batches.
+    """
+    stop = cfg.steps if stop is None else stop
+    workers = num_workers() if cfg.num_workers is None else cfg.num_workers
+    sampler = StepBatches(len(train_set), cfg.batch_size, start * cfg.accumulate,
+                          stop * cfg.accumulate, cfg.seed, rank, world_size)  # fmt: skip
+    return DataLoader(
+        SeededSamples(train_set), batch_sampler=sampler, num_workers=workers,
+        pin_memory=pin_memory, generator=torch.Generator().manual_seed(cfg.seed),
+    )  # fmt: skip
+
+
+def convert_sync_batchnorm(model: nn.Module) -> nn.Module:
+    """Turn every trainable ``nn.BatchNorm2d`` of ``model`` into ``nn.SyncBatchNorm``, in place.
+
+    Under DistributedDataParallel each process normalises with its own batch; with
+    SyncBatchNorm the mean and variance are gathered over every process's batch, so
+    8 GPUs with 2 images each normalise like one batch of 16. Frozen batch norms
+    (:class:`dlcourse.layers.FrozenBatchNorm2d`) stay as they are. Returns ``model``.
+    """
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if type(child) is nn.BatchNorm2d:
+                setattr(parent, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    return model
+
+
 # ---- the loop ----------------------------------------------------------------------------
 
 
@@ -284,6 +320,8 @@ def fit(
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     dtype = amp_dtype(cfg.amp, device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    if world > 1 and cfg.sync_bn and device.type == "cuda":
+        convert_sync_batchnorm(model)  # SyncBatchNorm runs on CUDA only
     model.to(device=device, memory_format=memory_format)
     optimizer, scheduler = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -306,13 +344,7 @@ def fit(
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     stop = min(cfg.steps, stop_at if stop_at is not None else cfg.steps)
-    workers = num_workers() if cfg.num_workers is None else cfg.num_workers
-    sampler = StepBatches(len(train_set), cfg.batch_size, start * cfg.accumulate,
-                          stop * cfg.accumulate, cfg.seed, rank, world)  # fmt: skip
-    loader = DataLoader(
-        SeededSamples(train_set), batch_sampler=sampler, num_workers=workers,
-        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed),
-    )  # fmt: skip
+    loader = train_loader(train_set, cfg, start, stop, rank, world, device.type == "cuda")
     out = Path(out_dir) if out_dir is not None and rank == 0 else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -408,10 +440,21 @@ def build_datasets(cfg: TrainConfig, workdir: str | Path) -> tuple[Dataset, Data
 
 
 def build_model_for(cfg: TrainConfig) -> nn.Module:
-    """``dlcourse.models.build_model(cfg.model, num_classes=..., **cfg.model_kwargs)``."""
+    """The model ``cfg`` describes: ``build_model(cfg.model, num_classes=..., **cfg.model_kwargs)``.
+
+    ``cfg.weights_backbone`` (``"imagenet"``, a ``.pth`` path or ``None``) and
+    ``cfg.freeze_bn`` are passed on; ``model_kwargs`` may not set them a second time.
+    """
     from dlcourse.models import build_model
 
-    return build_model(cfg.model, num_classes=cfg.num_classes, **cfg.model_kwargs)
+    twice = sorted({"weights_backbone", "freeze_bn", "num_classes"} & set(cfg.model_kwargs))
+    if twice:
+        raise ValueError(
+            f"TrainConfig.model_kwargs sets {twice}, which are settings of their own; "
+            f"use --set {twice[0]}=... instead"
+        )
+    return build_model(cfg.model, num_classes=cfg.num_classes, weights_backbone=cfg.weights_backbone,
+                       freeze_bn=cfg.freeze_bn, **cfg.model_kwargs)  # fmt: skip
 
 
 def plot_history(history: Mapping[str, list], smooth: int = 10, axes: Sequence | None = None):

@@ -92,6 +92,50 @@ def test_torchvision_refuses_a_dilated_basic_block_and_we_do_not():
         backbones.resnet(26)
 
 
+@pytest.mark.parametrize("depth", [18, 34, 50, 101])
+@pytest.mark.parametrize("output_stride", [16, 8])
+def test_dilated_resnet_is_a_denser_sampling_of_the_strided_one(depth, output_stride):
+    """The a trous identity: same weights, OS16/OS8 sampled every 2nd/4th cell = OS32."""
+    torch.manual_seed(depth)
+    strided = backbones.resnet(depth, output_stride=32).eval()
+    for module in strided.modules():  # non-trivial statistics, so BN is not the identity
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    dilated = backbones.resnet(depth, output_stride=output_stride).eval()
+    dilated.load_state_dict(strided.state_dict())
+    # float64: ResNet-101's random-weight activations reach 1e6, where float32 rounding
+    # alone differs by 1; in float64 the identity holds to the last digit.
+    strided, dilated = strided.double(), dilated.double()
+    # 32k + 1 pixels: every stride-2 layer keeps position 0 and an exact sub-grid
+    x = torch.randn(1, 3, 65, 65, dtype=torch.float64)
+    with torch.no_grad():
+        coarse, dense = strided(x)["out"], dilated(x)["out"]
+    step = 32 // output_stride
+    assert dense.shape[-1] == (coarse.shape[-1] - 1) * step + 1
+    torch.testing.assert_close(dense[..., ::step, ::step], coarse, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_dilation_leaves_the_receptive_field_unchanged(depth):
+    from dlcourse.rf import chain_layers, receptive_field
+
+    sizes = {
+        os: receptive_field(chain_layers(backbones.resnet(depth, output_stride=os))).size
+        for os in (32, 16, 8)
+    }
+    expected = {18: 435, 50: 427}[depth]
+    assert sizes == {32: expected, 16: expected, 8: expected}
+
+
+def test_first_block_of_a_dilated_basic_stage_dilates_its_second_conv():
+    net = backbones.resnet(18, output_stride=8)
+    first = net.layer3[0]
+    assert first.conv1.stride == (1, 1) and first.conv1.dilation == (1, 1)
+    assert first.conv2.dilation == (2, 2) and first.conv2.padding == (2, 2)
+    assert net.layer4[0].conv1.dilation == (2, 2) and net.layer4[0].conv2.dilation == (4, 4)
+
+
 def test_make_divisible_by_hand():
     assert backbones.make_divisible(18) == 24  # 16 would lose more than 10%
     assert backbones.make_divisible(30) == 32

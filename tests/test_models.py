@@ -1,6 +1,5 @@
 """Tests of dlcourse.models: registry, torchvision equality, shapes, errors, weights, costs."""
 
-import socket
 
 import pytest
 import torch
@@ -175,53 +174,6 @@ def test_bad_inputs_raise_clear_errors():
         models.build_model("deeplabv3_resnet18", output_stride=4)
     with pytest.raises(ValueError, match="num_classes"):
         models.build_model("deeplabv3_resnet18", num_classes=0)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_offline_download_tells_the_learner_where_to_put_the_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path))
-    url = f"http://127.0.0.1:{closed_port()}/deeplabv3_mobilenet_v3_large-fc3c493d.pth"
-    monkeypatch.setitem(models.WEIGHTS, "deeplabv3_mobilenet_v3_large", (url, "fc3c493d"))
-    expected = tmp_path / "weights" / "deeplabv3_mobilenet_v3_large-fc3c493d.pth"
-    with pytest.raises(RuntimeError, match="copy it to") as error:
-        models.build_model("deeplabv3_mobilenet_v3_large", weights="default")
-    assert str(expected) in str(error.value) and url in str(error.value)
-    assert not any(tmp_path.rglob("*.part"))
-
-
-def test_weights_load_from_a_file_placed_in_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path))
-    theirs = randomize_(tv_segmentation.deeplabv3_mobilenet_v3_large(weights=None,
-                        weights_backbone=None, aux_loss=True)).eval()  # fmt: skip
-    staged = tmp_path / "staged.pth"
-    torch.save(theirs.state_dict(), staged)
-    digest = models._sha256(staged)[:8]
-    monkeypatch.setitem(
-        models.WEIGHTS, "deeplabv3_mobilenet_v3_large", ("http://127.0.0.1:9/x.pth", digest)
-    )
-    target = models.weights_path("deeplabv3_mobilenet_v3_large")
-    target.parent.mkdir(parents=True)
-    staged.rename(target)
-    ours = models.build_model("deeplabv3_mobilenet_v3_large", weights="default", aux_loss=True)
-    x = torch.randn(1, 3, 48, 48)
-    with torch.no_grad():
-        torch.testing.assert_close(ours.eval()(x)["out"], theirs(x)["out"], rtol=0, atol=1e-5)
-    without_aux = models.build_model("deeplabv3_mobilenet_v3_large", weights=str(target))
-    assert without_aux.aux_classifier is None
-    with pytest.raises(ValueError, match="num_classes=21"):
-        models.build_model("deeplabv3_mobilenet_v3_large", weights=str(target), num_classes=5)
-    monkeypatch.setitem(
-        models.WEIGHTS, "deeplabv3_mobilenet_v3_large", ("http://x/x.pth", "00000000")
-    )
-    with pytest.raises(RuntimeError, match="does not match"):
-        models.build_model("deeplabv3_mobilenet_v3_large", weights="default")
-    with pytest.raises(FileNotFoundError, match="neither a known name"):
-        models.build_model("deeplabv3_resnet18", weights=str(tmp_path / "missing.pth"))
 
 
 @pytest.mark.parametrize(("name", "factory"), [("deeplabv3_resnet18", "resnet18"),

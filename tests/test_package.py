@@ -24,7 +24,7 @@ LEVELS = {
     "models": 4,
     "inference": 5,
     "train": 6,
-    "widgets": 7,
+    "widgets": 7, "zoo": 7,
     "checks": 8,
 }  # fmt: skip
 STANDALONE = {"crf": {"lattice"}, "lattice": set()}

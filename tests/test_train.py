@@ -129,16 +129,21 @@ def test_amp_dtype_choices():
 def test_presets_hold_the_published_recipe():
     full = preset("full")
     assert (full.train_split, full.crop_size, full.batch_size, full.steps) == (
-        "train_aug",
+        "train",  # every VOC 2012 download has it; train_aug is one --set away
         513,
         16,
         30000,
     )
     assert full.lr == 0.007 and full.poly_power == 0.9
+    assert full.weights_backbone == "imagenet" and not full.freeze_bn and full.sync_bn
+    assert (full.val_split, full.val_subset) == ("val", None)
     colab = preset("colab")
     assert (colab.crop_size, colab.batch_size, colab.amp) == (321, 8, "auto")
+    assert (colab.train_split, colab.val_split, colab.val_subset) == ("train", "val", ["random", 300, 0])
+    assert colab.weights_backbone == "imagenet" and colab.freeze_bn
     fast = preset("fast")
-    assert fast.data == "synthetic" and fast.device == "cpu"
+    # offline, and on whatever device there is (a GPU when present)
+    assert fast.data == "synthetic" and fast.device is None and fast.weights_backbone is None
     assert set(PRESETS) == {"fast", "colab", "full"}
 
 
