@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from dlcourse.config import (
+    PRESET_SUMMARIES,
     PRESETS,
     TrainConfig,
     load_config,
@@ -477,25 +478,43 @@ def plot_history(history: Mapping[str, list], smooth: int = 10, axes: Sequence |
     return axes[0].figure
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dlcourse.train --preset fast --out runs/fast``; see ``--help``."""
+def _one_line(error: BaseException) -> str:
+    """The message of ``error`` as one line; a DataLoader worker's traceback is cut away."""
+    text = str(error).strip()
+    if "Original Traceback" in text:  # re-raised from a worker: keep the original last line
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    if isinstance(error, KeyError | FileNotFoundError) and text[:1] in "'\"" and text[-1:] in "'\"":
+        text = text[1:-1]
+    return " ".join(text.split())
+
+
+def _parser():
     import argparse
 
-    from dlcourse.env import seed_everything
-
+    presets = "\n".join(f"  {name:<6} {line}" for name, line in PRESET_SUMMARIES.items())
     parser = argparse.ArgumentParser(
-        prog="python -m dlcourse.train", description="Train a DeepLab model (dlcourse)."
+        prog="python -m dlcourse.train",
+        description="Train a DeepLab model (dlcourse).",
+        epilog=f"presets:\n{presets}\n\nexample: python -m dlcourse.train --preset colab "
+        "--data ~/data/VOCdevkit/VOC2012 --out runs/colab --set weights_backbone=null",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
+                        help="starting settings (see below; default: fast)")  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, help="folder for checkpoints")
-    parser.add_argument("--data", help="VOC-layout folder, or 'synthetic'")
+    parser.add_argument("--data", help="VOC-layout folder (holding JPEGImages/), or 'synthetic'")
     parser.add_argument("--model", help="a name from dlcourse.models.list_models()")
     parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
     parser.add_argument("--config", type=Path, help="JSON file of settings over the preset")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="settings over everything else, e.g. steps=500 amp=bf16")  # fmt: skip
+    parser.add_argument("--set", nargs="*", default=[], action="extend", metavar="KEY=VALUE",
+                        help="settings over everything else, e.g. steps=500 amp=bf16 "
+                        "weights_backbone=null")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _run(args) -> int:
+    from dlcourse.env import seed_everything
 
     settings = load_config(args.preset).to_dict()
     if args.config is not None:  # the file's settings (or its own preset) win over --preset
@@ -503,6 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = {"data": args.data, "model": args.model}
     settings.update({k: v for k, v in flags.items() if v is not None})
     cfg = load_config(settings, parse_overrides(args.set))
+    if args.resume is not None and not Path(args.resume).is_file():
+        raise FileNotFoundError(f"--resume {args.resume}: no such checkpoint; pass the "
+                                f"{CHECKPOINT_NAME} a run wrote under its --out folder")  # fmt: skip
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -521,9 +543,30 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"last loss {history['loss'][-1]:.4f}, "
               f"val mIoU {final.get('miou', float('nan')):.4f}, "
               f"checkpoint {args.out / CHECKPOINT_NAME}")  # fmt: skip
-    if dist.is_initialized():
-        dist.destroy_process_group()
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dlcourse.train --preset fast --out runs/fast``; see ``--help``.
+
+    A mistake of the user's (a missing folder or split, an unknown setting, weights
+    that cannot be downloaded, a bad mask value, a diverging loss) prints one
+    ``error: ...`` line that says what to do, and returns 2; no traceback.
+    """
+    import sys
+
+    from dlcourse.weights import WeightsUnavailable
+
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, WeightsUnavailable,
+            FloatingPointError) as error:  # fmt: skip
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

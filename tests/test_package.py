@@ -18,7 +18,7 @@ PACKAGE = Path(dlcourse.__file__).parent
 # crf needs only torch; widgets sit on top; checks may import anything.
 LEVELS = {
     "env": 0, "notebook_tools": 0, "crf": 0, "lattice": 0,
-    "rf": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1,
+    "rf": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1, "weights": 1,
     "samples": 2, "layers": 2, "data": 2,
     "backbones": 3,
     "models": 4,
@@ -111,3 +111,40 @@ def test_no_module_imports_ipywidgets_at_top_level():
             assert not any(n.split(".")[0] == "ipywidgets" for n in names), (
                 f"dlcourse.{name} imports ipywidgets at import time; import it inside the function"
             )
+
+
+def _pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+
+
+def _name(requirement: str) -> str:
+    import re
+
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
+
+
+def test_runtime_dependencies_are_only_what_the_lessons_import():
+    """Colab must not get JupyterLab (it would upgrade jupyter_server under Colab's own)."""
+    runtime = _pyproject()["project"]["dependencies"]
+    assert {_name(r) for r in runtime} == {
+        "torch", "torchvision", "numpy", "matplotlib", "pillow", "tqdm", "ipywidgets",
+    }  # fmt: skip
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert [_name(r) for r in extras["lab"]] == ["jupyterlab"]
+    makefile = (PACKAGE.parent / "Makefile").read_text()
+    assert ".[lab,test,crf]" in makefile and ".[lab,test]" in makefile
+    assert "-e .[lab,test]" in (PACKAGE.parent / "environment.yml").read_text()
+
+
+def test_the_colab_cell_never_touches_torch():
+    from dlcourse.env import COLAB_REQUIREMENTS, colab_install_cell
+
+    cell = colab_install_cell()
+    assert '"--no-deps", "-e", where' in cell
+    assert "torch" not in cell.replace("torch and torchvision are kept", "")
+    assert "jupyterlab" not in cell.lower() and "--upgrade" not in cell and "-U" not in cell
+    runtime = [r for r in _pyproject()["project"]["dependencies"]
+               if _name(r) not in {"torch", "torchvision"}]  # fmt: skip
+    assert list(COLAB_REQUIREMENTS) == runtime  # the same specifiers as pyproject.toml

@@ -410,3 +410,82 @@ def test_command_line_help_names_the_presets():
     result = subprocess.run([sys.executable, "-m", "dlcourse.train", "--help"],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
     assert result.returncode == 0 and "--preset {colab,fast,full}" in result.stdout
+
+
+# ---- the loop by hand, batch norm across processes, the lessons' model --------------------
+
+
+def test_a_loop_by_hand_over_train_loader_gives_fits_losses():
+    cfg = tiny_config(steps=5, warmup_steps=1)
+    torch.manual_seed(0)
+    reference = T.fit(TinyNet(), ToyData(), cfg, progress=False)["loss"]
+    torch.manual_seed(0)
+    model = TinyNet()
+    optimizer, scheduler = T.make_optimizer(model, cfg)
+    model.train()
+    losses = []
+    for images, masks in T.train_loader(ToyData(), cfg, start=0, stop=5):
+        loss = T.segmentation_loss(model(images), masks, cfg.aux_weight, cfg.ignore_index)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    assert losses == pytest.approx(reference, rel=1e-6)
+    # the loader starts anywhere: steps 3..5 are the tail of the same stream
+    tail = [masks for _, masks in T.train_loader(ToyData(), cfg, start=2, stop=5)]
+    every = [masks for _, masks in T.train_loader(ToyData(), cfg)]
+    assert all(torch.equal(a, b) for a, b in zip(tail, every[2:], strict=True))
+
+
+def test_sync_batchnorm_replaces_trainable_batch_norms_only():
+    from dlcourse.layers import FrozenBatchNorm2d, freeze_batchnorm
+    from dlcourse.models import build_model
+
+    model = build_model("deeplabv3_resnet18", num_classes=3)
+    freeze_batchnorm(model.backbone)
+    T.convert_sync_batchnorm(model)
+    kinds = {type(m) for m in model.backbone.modules()} & {nn.BatchNorm2d, nn.SyncBatchNorm,
+                                                          FrozenBatchNorm2d}  # fmt: skip
+    assert kinds == {FrozenBatchNorm2d}
+    head = [type(m) for m in model.classifier.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert head and set(head) == {nn.SyncBatchNorm}
+    assert preset("full").sync_bn and not preset("full", sync_bn=False).sync_bn
+
+
+def test_build_model_for_passes_the_backbone_settings(tmp_path):
+    import torchvision
+
+    from dlcourse.layers import FrozenBatchNorm2d
+
+    net = torchvision.models.resnet18()
+    torch.nn.init.constant_(net.conv1.weight, 0.5)
+    path = tmp_path / "r18.pth"
+    torch.save(net.state_dict(), path)
+    cfg = preset("fast", weights_backbone=str(path), freeze_bn=True)
+    model = T.build_model_for(cfg)
+    assert torch.all(model.backbone.conv1.weight == 0.5)
+    assert isinstance(model.backbone.bn1, FrozenBatchNorm2d)
+    assert not isinstance(model.classifier[0].convs[0][1], FrozenBatchNorm2d)
+    with pytest.raises(ValueError, match="weights_backbone"):
+        T.build_model_for(preset("fast", model_kwargs={"weights_backbone": "imagenet"}))
+    with pytest.raises(ValueError, match="weights_backbone=5"):
+        preset("fast", weights_backbone=5)
+
+
+def test_lesson_model_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch):
+    from dlcourse import zoo
+
+    monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path))
+    cfg = zoo.lesson_config(fast=True).replace(
+        steps=3, warmup_steps=0, eval_every=0, synthetic={"n_train": 4, "n_val": 2, "size": 32, "seed": 0},
+        crop_size=32, batch_size=2, device="cpu",
+    )  # fmt: skip
+    first = zoo.lesson_model(cfg)
+    assert not first.from_cache and zoo.checkpoint_path(cfg).is_file()
+    again = zoo.lesson_model(cfg)
+    assert again.from_cache and again.history["loss"] == first.history["loss"]
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key]), key
+    assert zoo.checkpoint_path(cfg.replace(steps=4)) != zoo.checkpoint_path(cfg)
+    assert (zoo.lesson_config(fast=False).steps, zoo.lesson_config(fast=True).steps) == (300, 30)
