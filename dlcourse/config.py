@@ -36,8 +36,10 @@ class TrainConfig:
         weights_backbone: ``"imagenet"`` (torchvision's published ImageNet weights,
             downloaded once into the cache), the path of a ``.pth`` state_dict, or
             ``None`` for random initial weights.
-        freeze_bn: keep the backbone's batch norms fixed at their loaded statistics
-            (``dlcourse.layers.FrozenBatchNorm2d``); the head's batch norms still train.
+        freeze_bn: ``True`` keeps the backbone's batch norms fixed at their loaded
+            statistics (``dlcourse.layers.FrozenBatchNorm2d``; the head's batch norms still
+            train), ``False`` trains them, ``"pretrained"`` freezes them only when
+            ``weights_backbone`` is set (frozen random statistics would normalise nothing).
         sync_bn: under ``torchrun`` with several processes, turn batch norms into
             ``torch.nn.SyncBatchNorm`` so their statistics cover the whole global batch.
         synthetic: arguments of ``make_synthetic`` when ``data == "synthetic"``.
@@ -71,7 +73,7 @@ class TrainConfig:
     val_subset: int | list | None = None
     synthetic: dict[str, Any] = field(default_factory=dict)
     weights_backbone: str | None = None
-    freeze_bn: bool = False
+    freeze_bn: bool | str = False
     sync_bn: bool = True
     crop_size: int = 321
     scale_range: tuple[float, float] = (0.5, 2.0)
@@ -137,7 +139,11 @@ def validate(cfg: TrainConfig) -> None:
             f"TrainConfig.weights_backbone={cfg.weights_backbone!r}: use 'imagenet', the path "
             "of a .pth file, or null for random initial weights"
         )
-    for name in ("freeze_bn", "sync_bn", "channels_last"):
+    if cfg.freeze_bn not in (True, False, "pretrained"):
+        raise ValueError(
+            f"TrainConfig.freeze_bn={cfg.freeze_bn!r}: use true, false or \"pretrained\""
+        )
+    for name in ("sync_bn", "channels_last"):
         if not isinstance(getattr(cfg, name), bool):
             raise ValueError(f"TrainConfig.{name}={getattr(cfg, name)!r}: use true or false")
     if cfg.aux_weight < 0:
@@ -157,11 +163,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # from the ImageNet backbone. Validation on 300 ids of val drawn with seed 0
     # (select_ids(val, ("random", 300, 0))), so each evaluation stays short.
     # Batch norm: a batch of 8 is half of DeepLab-v3's 16, so the backbone keeps its
-    # ImageNet statistics (freeze_bn); the new head's batch norms train.
+    # ImageNet statistics (freeze_bn="pretrained": frozen when it starts from ImageNet,
+    # trained when weights_backbone=null); the new head's batch norms train.
     "colab": dict(
         model="deeplabv3plus_resnet50", model_kwargs={"output_stride": 16}, num_classes=21,
         data="", train_split="train", val_split="val", val_subset=["random", 300, 0],
-        weights_backbone="imagenet", freeze_bn=True, crop_size=321, batch_size=8,
+        weights_backbone="imagenet", freeze_bn="pretrained", crop_size=321, batch_size=8,
         steps=2000, lr=0.01, warmup_steps=100, amp="auto", channels_last=True,
         eval_every=500, checkpoint_every=250,
     ),

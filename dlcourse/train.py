@@ -444,7 +444,8 @@ def build_model_for(cfg: TrainConfig) -> nn.Module:
     """The model ``cfg`` describes: ``build_model(cfg.model, num_classes=..., **cfg.model_kwargs)``.
 
     ``cfg.weights_backbone`` (``"imagenet"``, a ``.pth`` path or ``None``) and
-    ``cfg.freeze_bn`` are passed on; ``model_kwargs`` may not set them a second time.
+    ``cfg.freeze_bn`` (``"pretrained"``: only when there are backbone weights) are passed
+    on; ``model_kwargs`` may not set them a second time.
     """
     from dlcourse.models import build_model
 
@@ -454,8 +455,11 @@ def build_model_for(cfg: TrainConfig) -> nn.Module:
             f"TrainConfig.model_kwargs sets {twice}, which are settings of their own; "
             f"use --set {twice[0]}=... instead"
         )
+    freeze = cfg.freeze_bn is True or (
+        cfg.freeze_bn == "pretrained" and cfg.weights_backbone is not None
+    )
     return build_model(cfg.model, num_classes=cfg.num_classes, weights_backbone=cfg.weights_backbone,
-                       freeze_bn=cfg.freeze_bn, **cfg.model_kwargs)  # fmt: skip
+                       freeze_bn=freeze, **cfg.model_kwargs)  # fmt: skip
 
 
 def plot_history(history: Mapping[str, list], smooth: int = 10, axes: Sequence | None = None):

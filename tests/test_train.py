@@ -140,7 +140,7 @@ def test_presets_hold_the_published_recipe():
     colab = preset("colab")
     assert (colab.crop_size, colab.batch_size, colab.amp) == (321, 8, "auto")
     assert (colab.train_split, colab.val_split, colab.val_subset) == ("train", "val", ["random", 300, 0])
-    assert colab.weights_backbone == "imagenet" and colab.freeze_bn
+    assert colab.weights_backbone == "imagenet" and colab.freeze_bn == "pretrained"
     fast = preset("fast")
     # offline, and on whatever device there is (a GPU when present)
     assert fast.data == "synthetic" and fast.device is None and fast.weights_backbone is None
@@ -467,6 +467,13 @@ def test_build_model_for_passes_the_backbone_settings(tmp_path):
     assert torch.all(model.backbone.conv1.weight == 0.5)
     assert isinstance(model.backbone.bn1, FrozenBatchNorm2d)
     assert not isinstance(model.classifier[0].convs[0][1], FrozenBatchNorm2d)
+    # "pretrained": frozen only when the backbone starts from weights
+    auto = preset("fast", weights_backbone=str(path), freeze_bn="pretrained")
+    assert isinstance(T.build_model_for(auto).backbone.bn1, FrozenBatchNorm2d)
+    scratch = T.build_model_for(auto.replace(weights_backbone=None))
+    assert type(scratch.backbone.bn1) is nn.BatchNorm2d
+    with pytest.raises(ValueError, match="freeze_bn"):
+        preset("fast", freeze_bn="yes")
     with pytest.raises(ValueError, match="weights_backbone"):
         T.build_model_for(preset("fast", model_kwargs={"weights_backbone": "imagenet"}))
     with pytest.raises(ValueError, match="weights_backbone=5"):
