@@ -7,12 +7,14 @@ same inputs, so the comparison is fair on a busy machine too.
     python benchmarks/bench_models.py                        # CPU, small inputs
     python benchmarks/bench_models.py --device cuda --amp --channels-last --size 512 --batch 8
 
-Prints one Markdown table row per model (median milliseconds per training step).
+Prints one Markdown table row per model (median milliseconds per training step and, on a
+GPU, the peak memory of a step); ``--json FILE`` also writes the rows as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import time
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--amp", action="store_true", help="autocast (fp16 on GPU, bf16 on CPU)")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
 
     device = get_device(args.device)
@@ -73,8 +76,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.batch}x3x{args.size}x{args.size}; amp={args.amp}; "
         f"channels_last={args.channels_last}"
     )
-    print("| model | output stride | torchvision ms | dlcourse ms | ratio |")
-    print("|---|---|---|---|---|")
+    print("| model | output stride | torchvision ms | dlcourse ms | ratio | peak GiB tv / ours |")
+    print("|---|---|---|---|---|---|")
+    rows = []
     for name in args.models:
         theirs = getattr(tv_segmentation, name)(weights=None, weights_backbone=None, aux_loss=True)
         ours = build_model(name, aux_loss=True)
@@ -92,7 +96,32 @@ def main(argv: list[str] | None = None) -> None:
                 if step >= args.warmup:
                     times[key].append(seconds * 1000)
         tv, dl = (statistics.median(times[key]) for key in ("torchvision", "dlcourse"))
-        print(f"| {name} | {ours.output_stride} | {tv:.0f} | {dl:.0f} | {dl / tv:.2f} |")
+        peak = {key: peak_memory_gib(model, x, y, args.amp) for key, model in pair.items()}
+        memory = (f"{peak['torchvision']:.2f} / {peak['dlcourse']:.2f}"
+                  if device.type == "cuda" else "n/a (CPU)")  # fmt: skip
+        print(f"| {name} | {ours.output_stride} | {tv:.0f} | {dl:.0f} | {dl / tv:.2f} | {memory} |")
+        rows.append({"model": name, "output_stride": ours.output_stride, "torchvision_ms": tv,
+                     "dlcourse_ms": dl, "ratio": dl / tv, "peak_gib": peak})  # fmt: skip
+        del pair, theirs, ours
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "device": describe_device(device), "cpu": cpu_name(), "torch": torch.__version__,
+            "size": args.size, "batch": args.batch, "amp": args.amp,
+            "channels_last": args.channels_last, "rows": rows}, indent=2))  # fmt: skip
+
+
+def peak_memory_gib(model, x, y, amp: bool) -> float | None:
+    """Peak CUDA memory of one training step of ``model`` alone (``None`` on the CPU)."""
+    if x.device.type != "cuda":
+        return None
+    torch.cuda.synchronize(x.device)
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(x.device)
+    step_time(model, x, y, amp)
+    return torch.cuda.max_memory_allocated(x.device) / 2**30
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import torchvision
 from dlcourse.config import load_config
 from dlcourse.env import describe_device, get_device, seed_everything, versions
 from dlcourse.models import build_model
-from dlcourse.train import amp_dtype, build_datasets, fit, segmentation_loss
+from dlcourse.train import amp_dtype, build_datasets, build_model_for, fit, segmentation_loss
 
 
 def make_model(name: str, num_classes: int) -> torch.nn.Module:
@@ -101,10 +101,13 @@ def miou_run(args, device) -> dict:
         "warmup_steps": min(100, args.train_steps // 10), "device": str(device),
         "amp": "auto" if device.type == "cuda" else "off", "channels_last": device.type == "cuda",
         "train_subset": args.train_subset, "val_subset": args.val_subset,
+        # the GPU machine is offline: random initial weights unless a .pth is given; with
+        # random weights the batch norms must train (frozen ones would keep mean 0, var 1)
+        "weights_backbone": args.weights_backbone, "freeze_bn": args.weights_backbone is not None,
     })  # fmt: skip
     seed_everything(cfg.seed)
     train_set, val_set = build_datasets(cfg, args.workdir)
-    model = build_model(cfg.model, num_classes=cfg.num_classes, **cfg.model_kwargs)
+    model = build_model_for(cfg)
     start = time.perf_counter()
     history = fit(model, train_set, cfg, val_set=val_set, progress=not args.no_progress)
     return {"config": cfg.to_dict(), "minutes": (time.perf_counter() - start) / 60,
@@ -127,6 +130,8 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=1500)
     parser.add_argument("--train-subset", type=int, default=None, help="first N train ids")
     parser.add_argument("--val-subset", type=int, default=None, help="first N minival ids")
+    parser.add_argument("--weights-backbone", default=None,
+                        help="'imagenet' or a .pth for the short run (default: random weights)")
     parser.add_argument("--skip-train", action="store_true", help="only the speed table")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke test: tiny sizes")
     parser.add_argument("--device", default=None)
@@ -136,7 +141,8 @@ def main() -> None:
         args.batch, args.crop, args.steps, args.warmup, args.train_steps = 2, 64, 2, 1, 4
         args.train_subset, args.val_subset = 8, 2
     device = get_device(args.device)
-    report = {"device": describe_device(device), "versions": versions(), "pretrained": False,
+    report = {"device": describe_device(device), "versions": versions(),
+              "weights_backbone": args.weights_backbone,
               "batch": args.batch, "crop": args.crop, "speed": speed_table(args, device)}  # fmt: skip
     if not args.skip_train:
         report["train"] = miou_run(args, device)
