@@ -61,6 +61,17 @@ NOT_ANSWERED = CheckResult(False, "not answered")
 """What a check returns while the learner's answer is still ``None``."""
 
 
+def whole_number(answer: object) -> int | None:
+    """``answer`` as an int when it is a whole number (``12``, ``12.0``, ``np.int64(12)``), else ``None``."""
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, int | np.integer):
+        return int(answer)
+    if isinstance(answer, float | np.floating) and float(answer).is_integer():
+        return int(answer)
+    return None
+
+
 # --- 00 setup and tour ---------------------------------------------------------------
 
 
@@ -98,15 +109,64 @@ def check_class_color(name: str, answer: Sequence[int]) -> CheckResult:
 
 
 def check_pixel_fraction(mask: np.ndarray, class_index: int, answer: float) -> CheckResult:
-    """Lesson 00: the fraction of pixels of ``mask`` labelled ``class_index`` (void counts)."""
-    expected = float(np.mean(np.asarray(mask) == class_index))
+    """Lesson 00: the fraction of *all* pixels of ``mask`` that hold ``class_index``.
+
+    The answer must be right to half a pixel: a share of the labelled (non-void)
+    pixels only, a percentage or a rounded value is off by more than that.
+    """
+    mask = np.asarray(mask)
+    if mask.size == 0:
+        raise ValueError("check_pixel_fraction: the mask is empty")
+    expected = float(np.mean(mask == class_index))
     if unanswered(answer):
         return NOT_ANSWERED
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return feedback(False, "", f"Give one number between 0 and 1, not {type(answer).__name__}.")
+    if 1 < value <= 100:
+        hint = "That looks like a percentage; give a fraction between 0 and 1."
+    else:
+        hint = (
+            "Compare the mask with the value (mask == k) and take the mean over the whole mask: "
+            "every pixel counts, void ones too, and do not round."
+        )
     return feedback(
-        abs(float(answer) - expected) < 1e-3,
-        f"{expected:.1%} of the pixels have value {class_index}.",
-        "Compare the mask with the class index (mask == k) and take the mean of the result.",
+        abs(value - expected) <= 0.5 / mask.size,
+        f"{expected:.2%} of the {mask.size} pixels have value {class_index}.",
+        hint,
     )
+
+
+def check_color_to_index(color_to_index) -> CheckResult:
+    """Lesson 00: ``color_to_index((r, g, b))`` undoes the VOC palette's bit spreading.
+
+    Runs the learner's function on all 256 palette colours (not only the 21 classes)
+    and compares with :func:`dlcourse.viz.voc_colormap`.
+    """
+    if unanswered(color_to_index):
+        return NOT_ANSWERED
+    from dlcourse.viz import voc_colormap
+
+    if not callable(color_to_index):
+        return feedback(False, "", "Give a function: def color_to_index(rgb): ... return index")
+    colormap = voc_colormap(256)
+    order = [15, 8, 0, 255, *range(1, 255)]  # a few telling ones first
+    for index in order:
+        rgb = tuple(int(v) for v in colormap[index])
+        try:
+            got = color_to_index(rgb)
+        except Exception as err:  # the learner's code may fail in any way
+            return feedback(False, "", f"color_to_index({rgb}) raised {type(err).__name__}: {err}")
+        if got is None or int(got) != index:
+            return feedback(
+                False,
+                "",
+                f"color_to_index({rgb}) returned {got!r}, expected {index}. Read bit 7 (128) of red, "
+                "green and blue for the three lowest bits of the index, then bit 6 for the next three, "
+                "and so on.",
+            )
+    return feedback(True, "all 256 palette colours map back to their index.", "")
 
 
 # --- 01 receptive fields -------------------------------------------------------------
@@ -120,7 +180,7 @@ def check_rf_size(layers, answer: int) -> CheckResult:
 
     expected = receptive_field(layers).size
     return feedback(
-        int(answer) == expected,
+        whole_number(answer) == expected,
         f"one output unit sees {expected}x{expected} input pixels.",
         "Start from size 1 and jump 1; each layer adds (k_eff - 1) * jump, then multiplies "
         "the jump by its stride.",
@@ -135,7 +195,7 @@ def check_jump(layers, answer: int) -> CheckResult:
 
     expected = receptive_field(layers).jump
     return feedback(
-        int(answer) == expected,
+        whole_number(answer) == expected,
         f"neighbouring outputs are {expected} input pixels apart.",
         "The jump is the product of all strides; kernels and dilations do not change it.",
     )
@@ -151,7 +211,7 @@ def check_layers_needed(target: int, answer: int) -> CheckResult:
     while receptive_field([(3, 1, 1)] * expected).size < target:
         expected += 1
     return feedback(
-        int(answer) == expected,
+        whole_number(answer) == expected,
         f"{expected} layers reach {receptive_field([(3, 1, 1)] * expected).size} pixels; "
         "linear growth is why deep nets need strides or dilation.",
         "Each stride-1 3x3 conv adds 2 pixels to the RF: solve 1 + 2n >= target for n.",
@@ -170,9 +230,15 @@ def check_rf_design(layers, size: int, jump: int, max_layers: int = 3) -> CheckR
 
     from dlcourse.rf import measure_receptive_field, receptive_field
 
-    layers = [tuple(int(v) for v in layer) for layer in layers]
+    try:
+        layers = [tuple(layer) for layer in layers]
+    except TypeError:
+        return feedback(False, "", "Give a list of (kernel, stride, dilation) tuples, e.g. [(3, 2, 1)].")
     if not layers or len(layers) > max_layers:
         return feedback(False, "", f"Use between 1 and {max_layers} layers.")
+    if any(len(layer) != 3 or any(whole_number(v) is None or v < 1 for v in layer) for layer in layers):
+        return feedback(False, "", "Each layer is a (kernel, stride, dilation) tuple of whole numbers >= 1.")
+    layers = [tuple(int(v) for v in layer) for layer in layers]
     found = receptive_field(layers)
     modules = []
     for kernel, stride, dilation in layers:
@@ -186,6 +252,47 @@ def check_rf_design(layers, size: int, jump: int, max_layers: int = 3) -> CheckR
     )
 
 
+def check_rf_function(rf_table) -> CheckResult:
+    """Lesson 01: ``rf_table(layers)`` returns ``(size, jump, start)`` after every layer.
+
+    ``layers`` are ``(kernel, stride, dilation, padding)`` tuples. The learner's function
+    runs on chains it has not seen (strides, dilations, too little and too much
+    padding) and is compared with :func:`dlcourse.rf.receptive_fields`.
+    """
+    if unanswered(rf_table):
+        return NOT_ANSWERED
+    from dlcourse.rf import receptive_fields
+
+    if not callable(rf_table):
+        return feedback(False, "", "Give a function: def rf_table(layers): ... return rows")
+    chains = [
+        [(3, 1, 1, 1)],
+        [(5, 1, 1, 0), (3, 1, 1, 0)],
+        [(3, 2, 1, 0), (3, 1, 2, 2), (2, 2, 1, 0)],
+        [(7, 2, 1, 3), (3, 2, 1, 1), (1, 2, 1, 0), (3, 1, 1, 1)],
+        [(3, 1, 3, 1), (4, 2, 1, 1), (3, 3, 2, 0), (5, 1, 1, 4)],
+    ]
+    for chain in chains:
+        expected = [(rf.size, rf.jump, rf.start) for rf in receptive_fields(chain)]
+        try:
+            got = [tuple(row) for row in rf_table(list(chain))]
+        except Exception as err:  # the learner's code may fail in any way
+            return feedback(False, "", f"rf_table({chain}) raised {type(err).__name__}: {err}")
+        if len(got) != len(expected):
+            return feedback(False, "", f"rf_table({chain}) gave {len(got)} rows; give one per layer.")
+        for number, (row, want) in enumerate(zip(got, expected, strict=True), start=1):
+            names = ("size", "jump", "start")
+            wrong = [n for n, a, b in zip(names, row, want, strict=False) if abs(float(a) - b) > 1e-9]
+            if len(row) != 3 or wrong:
+                return feedback(
+                    False,
+                    "",
+                    f"for {chain}, layer {number}: expected (size, jump, start) = {want}, got {row}. "
+                    "Update size and start with the jump of the layer below, and only then multiply "
+                    "the jump by the stride; the start moves by ((k_eff - 1) / 2 - padding) * jump.",
+                )
+    return feedback(True, f"your recursion matches dlcourse.rf on {len(chains)} chains it had not seen.", "")
+
 # --- 02 atrous convolution -----------------------------------------------------------
 
 
@@ -198,7 +305,7 @@ def check_output_size(size: int, kernel: int, answer: int, stride: int = 1, padd
 
     expected = conv_output_size(size, kernel, stride, padding, dilation)
     return feedback(
-        int(answer) == expected,
+        whole_number(answer) == expected,
         f"{size} pixels in, {expected} out.",
         "Use floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1.",
     )
@@ -214,27 +321,34 @@ def check_same_padding(kernel: int, dilation: int, answer: int) -> CheckResult:
         raise ValueError(f"check_same_padding(kernel={kernel}): use an odd kernel size")
     expected = (effective_kernel(kernel, dilation) - 1) // 2
     return feedback(
-        int(answer) == expected,
+        whole_number(answer) == expected,
         f"padding {expected} keeps the size; for a 3x3 kernel the padding equals the dilation.",
         "The effective kernel spans d * (k - 1) + 1 pixels; pad half of what it removes on "
         "each side.",
     )
 
 
-def check_hybrid_rates(rates, min_rf: int = 25, kernel: int = 3) -> CheckResult:
-    """Lesson 02: dilation rates whose stack reaches ``min_rf`` pixels without gridding holes."""
+def check_hybrid_rates(rates, min_rf: int = 25, kernel: int = 3, layers: int = 3) -> CheckResult:
+    """Lesson 02: ``layers`` dilation rates whose stack reaches ``min_rf`` pixels without holes."""
     if unanswered(rates):
         return NOT_ANSWERED
     from dlcourse.rf import footprint
 
-    grid = footprint(list(rates), kernel)
+    if isinstance(rates, int | np.integer) or not isinstance(rates, Sequence | np.ndarray):
+        return feedback(False, "", f"Give {layers} rates as a tuple, e.g. (1, 2, 3).")
+    rates = list(rates)
+    if len(rates) != layers:
+        return feedback(False, "", f"Give exactly {layers} rates, one per conv; you gave {len(rates)}.")
+    if not all(isinstance(r, int | np.integer) and not isinstance(r, bool) and r >= 1 for r in rates):
+        return feedback(False, "", "Every rate must be a whole number of at least 1.")
+    grid = footprint(rates, kernel)
     covered = int(grid.sum())
     return feedback(
         grid.shape[0] >= min_rf and bool(grid.all()),
         f"RF {grid.shape[0]}x{grid.shape[0]} and every one of its {covered} pixels is reached.",
         f"Your rates give RF {grid.shape[0]} (need at least {min_rf}) and reach {covered} of "
-        f"{grid.size} pixels; start with rate 1 and keep each rate at most the RF of the "
-        "layers below it.",
+        f"{grid.size} pixels; sorted, the rates should start with 1 and each be at most the RF "
+        "of the smaller ones (1 + 2 * their sum).",
     )
 
 
@@ -252,13 +366,74 @@ def check_feature_size(output_stride: int, input_size: int, answer: int) -> Chec
         if stride_at <= output_stride:
             size = conv_output_size(size, 3, 2, 1)
     return feedback(
-        int(answer) == size,
+        whole_number(answer) == size,
         f"a {input_size}x{input_size} image gives a {size}x{size} map at output stride "
         f"{output_stride}.",
         "Apply the output-size formula to each stride-2 layer that is left: the stem conv "
         "(k7, p3), the max pool (k3, p1) and a 3x3 (p1) conv for each stride-2 stage.",
     )
 
+
+def check_conv_by_unfold(conv_by_unfold) -> CheckResult:
+    """Lesson 02: ``conv_by_unfold(x, weight, bias, dilation, padding)`` equals ``F.conv2d``.
+
+    Stride 1; ``x`` is ``(N, C, H, W)``, ``weight`` ``(K, C, k, k)``, ``bias`` ``(K,)``.
+    The learner's function runs on shapes it has not seen with convolutions switched
+    off (``F.conv2d`` raises inside the check), so it must use ``F.unfold``.
+    """
+    if unanswered(conv_by_unfold):
+        return NOT_ANSWERED
+    import torch
+    from torch.nn import functional as F
+
+    if not callable(conv_by_unfold):
+        return feedback(False, "", "Give a function: def conv_by_unfold(x, weight, bias, dilation, padding): ...")
+    generator = torch.Generator().manual_seed(2)
+    cases = [  # (N, C, H, W), (K, k), dilation, padding
+        ((1, 1, 9, 9), (1, 3), 2, 0),
+        ((2, 3, 11, 9), (5, 3), 2, 2),
+        ((1, 2, 12, 10), (4, 5), 3, 6),
+        ((3, 4, 8, 13), (2, 3), 1, 1),
+        ((1, 3, 15, 15), (6, 3), 4, 1),
+    ]
+    original = F.conv2d
+
+    def blocked(*args, **kwargs):
+        raise RuntimeError("F.conv2d is switched off in this check: build the output from F.unfold")
+
+    for (n, c, h, w), (k_out, k), dilation, padding in cases:
+        x = torch.randn(n, c, h, w, generator=generator, dtype=torch.float64)
+        weight = torch.randn(k_out, c, k, k, generator=generator, dtype=torch.float64)
+        bias = torch.randn(k_out, generator=generator, dtype=torch.float64)
+        expected = original(x, weight, bias, padding=padding, dilation=dilation)
+        F.conv2d = torch.conv2d = blocked
+        try:
+            got = conv_by_unfold(x, weight, bias, dilation, padding)
+        except Exception as err:  # the learner's code may fail in any way
+            return feedback(
+                False, "", f"for x {tuple(x.shape)}, weight {tuple(weight.shape)}, dilation {dilation}, "
+                f"padding {padding} it raised {type(err).__name__}: {err}"
+            )
+        finally:
+            F.conv2d = torch.conv2d = original
+        case = f"x {tuple(x.shape)}, weight {tuple(weight.shape)}, dilation {dilation}, padding {padding}"
+        if got is None:
+            return feedback(False, "", "conv_by_unfold returned None: return the output tensor.")
+        try:
+            got = torch.as_tensor(got)
+        except (TypeError, ValueError, RuntimeError):
+            return feedback(False, "", f"for {case} it returned a {type(got).__name__}, not a tensor.")
+        if got.shape != expected.shape:
+            return feedback(
+                False, "", f"for {case} expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; "
+                "the output side is H + 2 * padding - dilation * (k - 1)."
+            )
+        if not torch.allclose(got.to(expected.dtype), expected, atol=1e-8, rtol=1e-6):
+            return feedback(
+                False, "", f"for {case} the shape is right but the values differ: reshape the weight "
+                "to (K, C * k * k), multiply with the unfolded columns, add bias[:, None], then reshape."
+            )
+    return feedback(True, f"matches F.conv2d on {len(cases)} convolutions it had not seen.", "")
 
 
 # --- 06 data pipeline ----------------------------------------------------------------
@@ -329,31 +504,265 @@ def check_background_share(dataset, answer) -> CheckResult:
         "excluded) and divide the background count by the total.",
     )
 
+def _learner_call(function, *args):
+    """Call the learner's ``function``: ``(result, None)``, or ``(None, hint)`` when it raised."""
+    try:
+        return function(*args), None
+    except Exception as err:  # the learner's code may fail in any way
+        name = getattr(function, "__name__", "your function")
+        return None, f"{name} raised {type(err).__name__}: {err}"
+
+
+def check_flip_pad_crop(flip_pad_crop) -> CheckResult:
+    """Lesson 06: ``flip_pad_crop(image, mask, crop)`` applies one random flip and crop to both.
+
+    The learner's function gets a ``(3, H, W)`` uint8 photo and an ``(H, W)`` int64 mask.
+    It must flip both left-right with probability 1/2, pad both up to ``crop`` x ``crop``
+    where they are smaller (photo with 0, mask with void 255) and cut the same random
+    ``crop`` x ``crop`` window from both. The check calls it on fresh random pictures,
+    larger and smaller than the crop, whose pixels record where they came from, and
+    follows every output pixel back to its source.
+    """
+    if unanswered(flip_pad_crop):
+        return NOT_ANSWERED
+    import random
+
+    import torch
+
+    from dlcourse.viz import VOID_INDEX
+
+    if not callable(flip_pad_crop):
+        return feedback(False, "", "Give a function: def flip_pad_crop(image, mask, crop): ...")
+    generator = torch.Generator().manual_seed(606)
+    crop = int(torch.randint(20, 29, (), generator=generator))
+    sizes = [(crop + 13, crop + 17), (crop - 7, crop - 5), (crop - 6, crop + 11), (crop + 9, crop)]
+    flips, tops, python_state = [], set(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        random.seed(7)
+        try:
+            for number, (height, width) in enumerate(sizes):
+                rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+                tag = torch.randint(1, 256, (height, width), generator=generator)
+                image = torch.stack([rows + 1, cols + 1, tag]).to(torch.uint8)  # no 0 anywhere
+                mask = torch.randint(0, 21, (height, width), generator=generator)
+                for _ in range(24):
+                    outcome = _follow_crop(flip_pad_crop, image, mask, crop, tag)
+                    if isinstance(outcome, str):
+                        return feedback(False, "", outcome)
+                    flips.append(outcome[0])
+                    if number == 0:
+                        tops.add(outcome[1])
+        finally:
+            random.setstate(python_state)
+    if not 0.2 < sum(flips) / len(flips) < 0.8:
+        return feedback(False, "", f"{sum(flips)} of {len(flips)} calls flipped the pictures; "
+                        "flip with probability 1/2, e.g. when torch.rand(()) < 0.5.")  # fmt: skip
+    if len(tops) < 4:
+        return feedback(False, "", "the window is (almost) always cut at the same place; draw "
+                        "its top and left corner at random, e.g. with torch.randint.")  # fmt: skip
+    return feedback(True, "photo and mask got the same flip and the same window, and the "
+                    f"padding is void ({VOID_INDEX}), which the loss and the metrics ignore.", "")  # fmt: skip
+
+
+def _follow_crop(function, image, mask, crop, tag):
+    """One call of the learner's ``flip_pad_crop``: ``(flipped, top)``, or a hint (a str)."""
+    import torch
+
+    from dlcourse.viz import VOID_INDEX
+
+    height, width = mask.shape
+    result, hint = _learner_call(function, image.clone(), mask.clone(), crop)
+    if hint:
+        return hint
+    try:
+        out_image, out_mask = (torch.as_tensor(part) for part in result)
+    except (TypeError, ValueError):
+        return "return the pair (image, mask)."
+    if tuple(out_image.shape) != (3, crop, crop) or tuple(out_mask.shape) != (crop, crop):
+        return (f"for a {height}x{width} picture and crop={crop} expected shapes (3, {crop}, "
+                f"{crop}) and ({crop}, {crop}), got {tuple(out_image.shape)} and "
+                f"{tuple(out_mask.shape)}; pad to at least crop x crop, then cut the window.")  # fmt: skip
+    rows, cols = out_image[0].long() - 1, out_image[1].long() - 1
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    source = torch.zeros_like(inside)
+    source[inside] = tag[rows[inside], cols[inside]] == out_image[2].long()[inside]
+    if not source.any():
+        return "the output photo holds none of the input's pixels; move pixels, don't change them."
+    out_rows, out_cols = torch.nonzero(source, as_tuple=True)
+    top = (rows[source] - out_rows).unique()
+    mirrored = (cols[source] + out_cols).unique()
+    straight = (cols[source] - out_cols).unique()
+    if len(top) != 1 or (len(mirrored) != 1 and len(straight) != 1):
+        return "the photo was not cut as one window; flip and crop, but don't resize or rotate."
+    if int(source.sum()) != min(height, crop) * min(width, crop):
+        return (f"a {height}x{width} picture should fill {min(height, crop)}x{min(width, crop)} "
+                "pixels of the crop; pad only where the picture is smaller than the crop, and "
+                "keep the whole picture then.")  # fmt: skip
+    if not torch.equal(out_mask[source].long(), mask[rows[source], cols[source]]):
+        return ("the mask no longer sits on the photo: draw the flip and the window once and "
+                "apply the same ones to the photo and to the mask.")  # fmt: skip
+    padding = out_mask[~source].long()
+    if padding.numel() and not bool((padding == VOID_INDEX).all()):
+        if bool((padding == 0).any()):
+            return (f"the mask's padded border holds 0 (background); pad the mask with "
+                    f"{VOID_INDEX} (void), which the loss ignores.")  # fmt: skip
+        return f"the mask's padded border must be {VOID_INDEX} (void)."
+    return len(mirrored) == 1, int(top[0])
+
+
+def check_class_shares(class_shares) -> CheckResult:
+    """Lesson 06: ``class_shares(masks, num_classes)``: each class's share of the labelled pixels.
+
+    ``masks`` is a list of ``(H, W)`` int64 masks; void (255) pixels count for no class
+    and are left out of the total. The result is a float tensor of length
+    ``num_classes`` summing to 1. The check runs the learner's function on fresh random
+    masks, one set of them without any pixel of the last class.
+    """
+    if unanswered(class_shares):
+        return NOT_ANSWERED
+    import torch
+
+    from dlcourse.viz import VOID_INDEX
+
+    if not callable(class_shares):
+        return feedback(False, "", "Give a function: def class_shares(masks, num_classes): ...")
+    generator = torch.Generator().manual_seed(66)
+    for num_classes, absent in ((5, None), (4, 3)):
+        masks = []
+        for height, width in ((7, 9), (12, 5), (6, 6)):
+            mask = torch.randint(0, num_classes - (absent is not None), (height, width),
+                                 generator=generator)  # fmt: skip
+            mask[torch.rand(height, width, generator=generator) < 0.3] = VOID_INDEX
+            masks.append(mask)
+        labelled = torch.cat([m[m != VOID_INDEX] for m in masks])
+        expected = torch.bincount(labelled, minlength=num_classes).double() / labelled.numel()
+        got, hint = _learner_call(class_shares, [m.clone() for m in masks], num_classes)
+        if hint:
+            return feedback(False, "", hint)
+        try:
+            got = torch.as_tensor(got, dtype=torch.float64).reshape(-1)
+        except (TypeError, ValueError, RuntimeError):
+            return feedback(False, "", "return a tensor with one share per class.")
+        if got.numel() != num_classes:
+            return feedback(False, "", f"with num_classes={num_classes} return {num_classes} "
+                            f"shares, got {got.numel()}; torch.bincount(..., minlength="
+                            "num_classes) keeps classes that no pixel has.")  # fmt: skip
+        if not torch.allclose(got, expected, atol=1e-6):
+            total = sum(m.numel() for m in masks)
+            if torch.allclose(got * total / labelled.numel(), expected, atol=1e-6):
+                hint = "you divided by every pixel; void pixels are no class: leave them out of the total."
+            elif torch.allclose(got, 100 * expected, atol=1e-4):
+                hint = "give shares between 0 and 1, not percentages."
+            else:
+                hint = ("drop the void pixels (mask != 255), count each class over all masks "
+                        "together (torch.bincount), then divide by the number of labelled pixels.")  # fmt: skip
+            return feedback(False, "", hint)
+    return feedback(True, "void pixels are neither counted nor in the total, and a class no "
+                    "pixel has still gets its share, 0.", "")  # fmt: skip
+
+
+def check_rgb_to_labels(rgb_to_labels) -> CheckResult:
+    """Lesson 06: ``rgb_to_labels(rgb, colors)`` turns a colour mask into class indices.
+
+    ``rgb`` is an ``(H, W, 3)`` uint8 array, ``colors`` a ``(K, 3)`` array: a pixel of
+    colour ``colors[k]`` becomes k, any other colour becomes void 255. The check runs
+    the learner's function on fresh random colour tables, some of whose colours share
+    a channel or a channel sum, and compares with :func:`dlcourse.data.colors_to_labels`.
+    """
+    if unanswered(rgb_to_labels):
+        return NOT_ANSWERED
+    from dlcourse.data import colors_to_labels
+    from dlcourse.viz import VOID_COLOR, VOID_INDEX
+
+    if not callable(rgb_to_labels):
+        return feedback(False, "", "Give a function: def rgb_to_labels(rgb, colors): ...")
+    rng = np.random.default_rng(606)
+    for k in (3, 6):
+        colors = rng.integers(0, 256, (k, 3)).astype(np.uint8)
+        colors[1] = colors[0][[1, 0, 2]]  # the same channels in another order
+        colors[2] = [colors[0][0], (int(colors[0][1]) + 40) % 256, colors[0][2]]  # same red
+        colors = np.unique(colors, axis=0)[rng.permutation(len(np.unique(colors, axis=0)))]
+        labels = rng.integers(0, len(colors), (9, 11))
+        rgb = colors[labels]
+        rgb[rng.random((9, 11)) < 0.2] = VOID_COLOR
+        expected = colors_to_labels(rgb, colors)
+        stranger = rgb.copy()
+        stranger[0, 0] = [7, 77, 177] if not (colors == [7, 77, 177]).all(1).any() else [8, 88, 188]
+        expected_stranger = expected.copy()
+        expected_stranger[0, 0] = VOID_INDEX
+        for picture, truth in ((rgb, expected), (stranger, expected_stranger)):
+            got, hint = _learner_call(rgb_to_labels, picture.copy(), colors.copy())
+            if hint:
+                return feedback(False, "", hint)
+            got = np.asarray(got)
+            if got.shape != truth.shape:
+                return feedback(False, "", f"for a {picture.shape} colour mask return a "
+                                f"{truth.shape} array of indices, got {got.shape}.")  # fmt: skip
+            if not np.array_equal(got.astype(np.int64), truth):
+                wrong = got != truth
+                if bool((got[truth == VOID_INDEX] == 0).any()):
+                    hint = ("a colour that is in no row of colors (the void colour, or any "
+                            "other) must become 255, not 0 (background).")  # fmt: skip
+                else:
+                    hint = (f"{int(wrong.sum())} pixels got the wrong index; compare all three "
+                            "channels at once, e.g. (rgb[..., None, :] == colors).all(-1).")  # fmt: skip
+                return feedback(False, "", hint)
+    return feedback(True, "each colour was matched on all three channels, and unknown ones are void.", "")
+
 
 # --- 03 backbone ---------------------------------------------------------------------
+
+
+def _int_list(answer) -> list[int] | None:
+    """``answer`` as a list of ints, or ``None`` when it is not a sequence of whole numbers."""
+    if isinstance(answer, str | bytes) or not hasattr(answer, "__iter__"):
+        return None
+    try:
+        values = list(answer)
+        if any(isinstance(v, bool) or int(v) != v for v in values):
+            return None
+        return [int(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+
+
+def _whole_number(answer) -> int | None:
+    """``answer`` as an int, or ``None`` when it is not a whole number."""
+    try:
+        return None if isinstance(answer, bool) or int(answer) != answer else int(answer)
+    except (TypeError, ValueError):
+        return None
+
+
+def _not_a_list(example: str) -> CheckResult:
+    return feedback(False, "", f"give a list of whole numbers, e.g. {example}.")
 
 
 def check_bottleneck_params(inplanes: int, planes: int, answer: int) -> CheckResult:
     """Lesson 03: parameters of a ResNet bottleneck block (convs, BN, shortcut projection)."""
     if unanswered(answer):
         return NOT_ANSWERED
+    from torch import nn
+
     from dlcourse.backbones import Bottleneck
 
     downsample = None
     if inplanes != 4 * planes:
-        from torch import nn
-
         downsample = nn.Sequential(
             nn.Conv2d(inplanes, 4 * planes, 1, bias=False), nn.BatchNorm2d(4 * planes)
         )
     block = Bottleneck(inplanes, planes, downsample=downsample)
     expected = sum(p.numel() for p in block.parameters())
-    return feedback(
-        int(answer) == expected,
-        f"Bottleneck({inplanes}, {planes}) has {expected:,} parameters.",
+    without_shortcut = expected - sum(p.numel() for p in (downsample or nn.Sequential()).parameters())
+    value = _whole_number(answer)
+    hint = (
         "Add the three convs (in*out*k*k, no bias), two parameters per BatchNorm channel, and "
-        "a 1x1 conv + BN shortcut when inplanes != 4 * planes.",
+        "a 1x1 conv + BN shortcut when inplanes != 4 * planes."
     )
+    if value is not None and value == without_shortcut != expected:
+        hint = "Right for the three convs and their batch norms; now add the downsample shortcut."
+    return feedback(value == expected, f"Bottleneck({inplanes}, {planes}) has {expected:,} parameters.", hint)
 
 
 def check_stage_dilations(output_stride: int, answer) -> CheckResult:
@@ -367,16 +776,24 @@ def check_stage_dilations(output_stride: int, answer) -> CheckResult:
     with torch.device("meta"):
         net = resnet(50, output_stride=output_stride)
     expected = [block.conv2.dilation[0] for block in net.layer4]
-    return feedback(
-        [int(a) for a in answer] == expected,
-        f"at output stride {output_stride} layer4 uses dilations {expected}.",
+    values = _int_list(answer)
+    if values is None:
+        return _not_a_list("[1, 1, 1]")
+    hint = (
         "A dilated stage doubles the dilation, but its first block keeps the dilation the "
-        "previous stage ended with.",
+        "previous stage ended with."
     )
+    if len(values) != len(expected):
+        hint = f"layer4 has {len(expected)} blocks: give one dilation per block."
+    return feedback(values == expected, f"at output stride {output_stride} layer4 uses dilations {expected}.", hint)
 
 
 def check_downsampling_blocks(answer) -> CheckResult:
-    """Lesson 03: indices of the MobileNetV3-Large blocks that halve the resolution."""
+    """Lesson 03: indices of the MobileNetV3-Large children that halve the resolution.
+
+    The stem conv (child 0) has stride 2 too, so the answer is right with or without it;
+    the order does not matter.
+    """
     if unanswered(answer):
         return NOT_ANSWERED
     import torch
@@ -384,15 +801,66 @@ def check_downsampling_blocks(answer) -> CheckResult:
     from dlcourse.backbones import MobileNetV3Large
 
     with torch.device("meta"):
-        net = MobileNetV3Large()
-    expected = [i for i, block in enumerate(net.children()) if getattr(block, "downsamples", False)]
+        net = MobileNetV3Large(output_stride=32)
+    halving = [
+        i
+        for i, child in enumerate(net.children())
+        if any(m.stride[0] > 1 for m in child.modules() if isinstance(m, torch.nn.Conv2d))
+    ]
+    marked = [i for i, b in enumerate(net.children()) if getattr(b, "downsamples", False)]
+    values = _int_list(answer)
+    if values is None:
+        return _not_a_list("[2, 5]")
+    given = sorted(set(values))
     return feedback(
-        [int(a) for a in answer] == expected,
-        f"blocks {expected} start a new stage (the stem conv, index 0, also has stride 2).",
+        given in (halving, marked),
+        f"children {halving} halve the resolution: the stem conv (0) and the blocks {marked} "
+        "that start a new stage.",
         "Loop over enumerate(net.children()) and keep the indices whose block has "
-        "downsamples == True.",
+        "downsamples == True (the stem conv, child 0, may be included or left out).",
     )
 
+
+def check_stage_plan(plan_fn) -> CheckResult:
+    """Lesson 03: ``plan_fn(output_stride, blocks)`` gives the (stride, dilation) of every 3x3 conv.
+
+    ``blocks`` is the number of blocks in each of ResNet's four stages; the function
+    returns three lists (stages 2, 3, 4) of ``(stride, dilation)`` pairs, one per block.
+    The check runs it on stage sizes the lesson does not use and compares with
+    :class:`dlcourse.backbones.ResNet`.
+    """
+    if unanswered(plan_fn):
+        return NOT_ANSWERED
+    import torch
+
+    from dlcourse.backbones import Bottleneck, ResNet
+
+    for blocks in [(1, 2, 5, 2), (2, 1, 3, 4)]:
+        for output_stride in (32, 16, 8):
+            with torch.device("meta"):
+                net = ResNet(Bottleneck, blocks, output_stride=output_stride)
+            expected = [
+                [(b.conv2.stride[0], b.conv2.dilation[0]) for b in getattr(net, f"layer{i}")]
+                for i in (2, 3, 4)
+            ]
+            try:
+                plan = plan_fn(output_stride, blocks)
+                if plan is None:  # the exercise's template still returns None
+                    unanswered(None)
+                    return NOT_ANSWERED
+                got = [[tuple(int(v) for v in pair) for pair in stage] for stage in plan]
+            except Exception as err:  # the learner's code: report any failure as a hint
+                return feedback(False, "", f"plan_fn({output_stride}, {blocks}) raised {type(err).__name__}: {err}")
+            if got != expected:
+                return feedback(
+                    False,
+                    "",
+                    f"for output_stride={output_stride}, blocks={blocks} the package gives "
+                    f"{expected}, your function {got}. Keep stride 2 until the running stride "
+                    "reaches the output stride; after that, stride 1 and the dilation doubles, "
+                    "but a stage's first block keeps the dilation from before.",
+                )
+    return feedback(True, "your plan matches dlcourse.backbones.ResNet for every output stride.", "")
 
 
 # --- 04 ASPP -------------------------------------------------------------------------
@@ -403,12 +871,16 @@ def check_branch_span(rate: int, output_stride: int, answer: int) -> CheckResult
     if unanswered(answer):
         return NOT_ANSWERED
     expected = (2 * rate + 1) * output_stride
-    return feedback(
-        int(answer) == expected,
-        f"rate {rate} at output stride {output_stride} reads a {expected} px wide area.",
+    value = _whole_number(answer)
+    hint = (
         "The taps are rate cells apart, so the 3x3 pattern spans 2 * rate + 1 feature cells; "
-        "each cell is output_stride photo pixels wide.",
+        "each cell is output_stride photo pixels wide."
     )
+    if value == 2 * rate * output_stride:
+        hint = "Almost: the span is 2 * rate + 1 cells (the two outer taps' cells count too)."
+    elif value == 2 * rate + 1:
+        hint = "That is the span in feature cells; multiply by the output stride to get pixels."
+    return feedback(value == expected, f"rate {rate} at output stride {output_stride} reads a {expected} px wide area.", hint)
 
 
 def check_valid_taps(feature_size: int, rate: int, answer: int) -> CheckResult:
@@ -416,13 +888,20 @@ def check_valid_taps(feature_size: int, rate: int, answer: int) -> CheckResult:
     if unanswered(answer):
         return NOT_ANSWERED
     centre = feature_size // 2
-    inside = sum(0 <= centre + d * rate < feature_size for d in (-1, 0, 1)) ** 2
+    per_axis = sum(0 <= centre + d * rate < feature_size for d in (-1, 0, 1))
+    inside = per_axis**2
+    value = _whole_number(answer)
+    hint = (
+        "Per axis, count which of centre - rate, centre, centre + rate lie in "
+        "0..feature_size - 1; the 2-D count is that number squared."
+    )
+    if value == per_axis != inside:
+        hint = "That is the count along one axis; the 3x3 pattern is 2-D, so square it."
     return feedback(
-        int(answer) == inside,
+        value == inside,
         f"{inside} of the 9 taps land on the {feature_size}x{feature_size} map; the others "
         "read zero padding.",
-        "Per axis, count which of centre - rate, centre, centre + rate lie in "
-        "0..feature_size - 1; the 2-D count is that number squared.",
+        hint,
     )
 
 
@@ -436,12 +915,72 @@ def check_aspp_channels(
 
     aspp = ASPP(8, tuple(range(1, num_rates + 1)), branch_channels, pooling=pooling)
     expected = aspp.project[0].in_channels
-    return feedback(
-        int(answer) == expected,
-        f"{len(aspp.convs)} branches of {branch_channels} channels: {expected} channels.",
-        "Count the branches: the 1x1 conv, one per rate, and the image pooling if it is on.",
-    )
+    value = _whole_number(answer)
+    hint = "Count the branches: the 1x1 conv, one per rate, and the image pooling if it is on."
+    if value == branch_channels:
+        hint = "That is one branch; the projection sees all branches concatenated."
+    return feedback(value == expected, f"{len(aspp.convs)} branches of {branch_channels} channels: {expected} channels.", hint)
 
+
+def check_aspp_branch(make_branch) -> CheckResult:
+    """Lesson 04: ``make_branch(in_channels, out_channels, rate)`` builds one atrous ASPP branch.
+
+    The branch must be a 3x3 conv (no bias) with dilation ``rate`` and size-keeping
+    padding, batch norm and ReLU, with the parameter names of ``dlcourse.layers.ConvBNReLU``.
+    The check builds it for sizes and rates the lesson does not use, copies the package
+    branch's weights into it and compares the outputs in eval mode.
+    """
+    if unanswered(make_branch):
+        return NOT_ANSWERED
+    import torch
+
+    from dlcourse.layers import ConvBNReLU
+
+    generator = torch.Generator().manual_seed(4)
+    for in_channels, out_channels, rate in [(5, 7, 3), (3, 4, 11)]:
+        reference = ConvBNReLU(in_channels, out_channels, 3, dilation=rate)
+        with torch.no_grad():
+            for param in reference.parameters():
+                param.copy_(torch.randn(param.shape, generator=generator))
+            reference[1].running_mean.copy_(torch.randn(out_channels, generator=generator))
+            reference[1].running_var.copy_(torch.rand(out_channels, generator=generator) + 0.5)
+        call = f"make_branch({in_channels}, {out_channels}, {rate})"
+        try:
+            branch = make_branch(in_channels, out_channels, rate)
+            if branch is None:  # the exercise's template still returns None
+                unanswered(None)
+                return NOT_ANSWERED
+            mine, theirs = branch.state_dict(), reference.state_dict()
+            if list(mine) != list(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
+                return feedback(
+                    False,
+                    "",
+                    f"{call} has parameters {[(k, tuple(v.shape)) for k, v in mine.items()]}; "
+                    "expected nn.Sequential(nn.Conv2d(..., 3, padding=rate, dilation=rate, "
+                    "bias=False), nn.BatchNorm2d(out_channels), nn.ReLU()).",
+                )
+            branch.load_state_dict(theirs)
+            branch.eval()
+            x = torch.randn(2, in_channels, 13, 17, generator=generator)
+            with torch.no_grad():
+                got, expected = branch(x), reference.eval()(x)
+        except Exception as err:  # the learner's code: report any failure as a hint
+            return feedback(False, "", f"{call} raised {type(err).__name__}: {err}")
+        if got.shape != expected.shape:
+            return feedback(
+                False,
+                "",
+                f"{call} maps a 13x17 map to {tuple(got.shape[-2:])}; a branch must keep the "
+                "size: padding = rate for a 3x3 conv with dilation rate.",
+            )
+        if not torch.allclose(got, expected, atol=1e-5):
+            return feedback(
+                False,
+                "",
+                f"{call} has the right shapes but computes something else: check the "
+                "dilation, the padding and the order conv -> batch norm -> ReLU.",
+            )
+    return feedback(True, "your branch computes exactly what dlcourse.layers.ConvBNReLU does.", "")
 
 
 # --- 05 upsampling and decoder -------------------------------------------------------
@@ -550,6 +1089,145 @@ def check_effective_batch(
         "Every process runs `accumulate` forward/backward passes of `batch_size` images "
         "before the step, and DDP averages the gradients of all processes.",
     )
+
+def check_pixel_loss(pixel_loss) -> CheckResult:
+    """Lesson 07: ``pixel_loss(logits, target)``: cross-entropy over the non-void pixels.
+
+    ``logits`` is ``(N, K, H, W)``, ``target`` ``(N, H, W)`` with void 255. The check
+    runs the learner's function on fresh random batches of several shapes and compares
+    with ``F.cross_entropy(logits, target, ignore_index=255)``.
+    """
+    if unanswered(pixel_loss):
+        return NOT_ANSWERED
+    import torch
+    import torch.nn.functional as F
+
+    if not callable(pixel_loss):
+        return feedback(False, "", "Give a function: def pixel_loss(logits, target): ...")
+    generator = torch.Generator().manual_seed(707)
+    for n, k, h, w in ((2, 4, 5, 6), (3, 6, 4, 4), (1, 3, 7, 3)):
+        logits = 3 * torch.randn(n, k, h, w, generator=generator)
+        target = torch.randint(0, k, (n, h, w), generator=generator)
+        target[torch.rand(n, h, w, generator=generator) < 0.35] = 255
+        expected = F.cross_entropy(logits, target, ignore_index=255)
+        got, hint = _learner_call(pixel_loss, logits.clone(), target.clone())
+        if hint:
+            return feedback(False, "", hint)
+        try:
+            got = torch.as_tensor(got, dtype=torch.float64).reshape(())
+        except (TypeError, ValueError, RuntimeError):
+            return feedback(False, "", "return the mean loss as one number (a 0-d tensor or a float).")
+        if not torch.isclose(got, expected.double(), rtol=1e-4, atol=1e-6):
+            kept = int((target != 255).sum())
+            if torch.isclose(got * target.numel() / kept, expected.double(), rtol=1e-4):
+                hint = ("you divided by every pixel; the void pixels count neither in the sum "
+                        "nor in the number you divide by.")  # fmt: skip
+            elif torch.isclose(got / kept, expected.double(), rtol=1e-4):
+                hint = "that is the sum; take the mean over the non-void pixels."
+            else:
+                hint = ("take log_softmax over the classes (dim=1), pick each pixel's true class "
+                        "with gather, keep the pixels whose target is not 255, and average "
+                        "minus those values.")  # fmt: skip
+            return feedback(False, "", hint)
+    return feedback(True, "the same number as F.cross_entropy(..., ignore_index=255) on batches "
+                    "you had not seen.", "")  # fmt: skip
+
+
+def check_poly_schedule(poly_lr) -> CheckResult:
+    """Lesson 07: ``poly_lr(step, total, base_lr, power, warmup)``: warmup, then poly decay.
+
+    For ``step < warmup`` the rate climbs linearly from ``base_lr / 100`` to ``base_lr``;
+    from ``warmup`` on it is ``base_lr * (1 - step / total) ** power``. The check
+    compares the learner's function with :class:`dlcourse.train.PolyLR` on settings the
+    lesson does not use.
+    """
+    if unanswered(poly_lr):
+        return NOT_ANSWERED
+    import math
+
+    from dlcourse.train import PolyLR
+
+    if not callable(poly_lr):
+        return feedback(False, "", "Give a function: def poly_lr(step, total, base_lr, power, warmup): ...")
+    for total, power, warmup, base_lr in ((730, 1.3, 37, 0.02), (4100, 0.75, 0, 0.007), (90, 0.9, 12, 0.1)):
+        schedule = PolyLR(total, power, warmup)
+        for step in sorted({0, 1, warmup // 2, max(warmup - 1, 0), warmup, warmup + 3, total // 2,
+                            total - 1}):  # fmt: skip
+            expected = base_lr * schedule(step)
+            got, hint = _learner_call(poly_lr, step, total, base_lr, power, warmup)
+            if hint:
+                return feedback(False, "", hint)
+            try:
+                got = float(got)
+            except (TypeError, ValueError):
+                return feedback(False, "", "return the learning rate as one number.")
+            if not math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12):
+                where = (f"at step {step} of {total} (power {power}, warmup {warmup}, "
+                         f"base_lr {base_lr}) expected {expected:.6g}, got {got:.6g}")  # fmt: skip
+                if step < warmup and math.isclose(got, base_lr * (1 - step / total) ** power):
+                    hint = f"{where}: during the first `warmup` steps the rate climbs linearly."
+                elif step < warmup and math.isclose(got, base_lr * step / warmup, abs_tol=1e-12):
+                    hint = f"{where}: the warmup starts at base_lr / 100, not at 0."
+                elif step >= warmup and math.isclose(got, base_lr * (1 - (step / total) ** power)):
+                    hint = f"{where}: raise (1 - step / total) to the power, not step / total."
+                else:
+                    hint = (f"{where}; warmup: base_lr * (0.01 + 0.99 * step / warmup); "
+                            "afterwards base_lr * (1 - step / total) ** power.")  # fmt: skip
+                return feedback(False, "", hint)
+    return feedback(True, "your schedule equals dlcourse.train.PolyLR on settings you had not "
+                    "seen.", "")  # fmt: skip
+
+
+def check_accumulate(accumulate) -> CheckResult:
+    """Lesson 07: ``accumulate(model, images, masks, passes)`` leaves the whole batch's gradient.
+
+    The learner's function splits the batch into ``passes`` equal micro-batches, runs
+    forward and backward on each, and must leave in every ``.grad`` the gradient of
+    ``segmentation_loss`` over the whole batch, as one pass would (the check's model has
+    no batch norm and its masks no void pixels, so the two agree exactly). It starts
+    from zeroed gradients and takes no optimizer step.
+    """
+    if unanswered(accumulate):
+        return NOT_ANSWERED
+    import torch
+    from torch import nn
+
+    from dlcourse.train import segmentation_loss
+
+    if not callable(accumulate):
+        return feedback(False, "", "Give a function: def accumulate(model, images, masks, passes): ...")
+    generator = torch.Generator().manual_seed(77)
+    for batch, passes in ((6, 3), (8, 2)):
+        torch.manual_seed(batch)
+        model = nn.Sequential(nn.Conv2d(3, 5, 3, padding=2, dilation=2), nn.ReLU(), nn.Conv2d(5, 4, 1))
+        images = torch.randn(batch, 3, 6, 6, generator=generator)
+        masks = torch.randint(0, 4, (batch, 6, 6), generator=generator)
+        segmentation_loss(model(images), masks).backward()
+        expected = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad(set_to_none=False)
+        before = [p.detach().clone() for p in model.parameters()]
+        _, hint = _learner_call(accumulate, model, images.clone(), masks.clone(), passes)
+        if hint:
+            return feedback(False, "", hint)
+        if any(not torch.equal(p.detach(), b) for p, b in zip(model.parameters(), before, strict=True)):
+            return feedback(False, "", "the weights changed; only accumulate the gradients, the "
+                            "optimizer step comes after.")  # fmt: skip
+        grads = [p.grad for p in model.parameters()]
+        if any(g is None for g in grads):
+            return feedback(False, "", "some parameters have no .grad; call loss.backward() on "
+                            "every micro-batch.")  # fmt: skip
+        if all(torch.allclose(g, e, atol=1e-6) for g, e in zip(grads, expected, strict=True)):
+            continue
+        if all(torch.allclose(g, passes * e, atol=1e-5) for g, e in zip(grads, expected, strict=True)):
+            hint = (f"the gradient is {passes} times too large: divide each micro-batch's loss "
+                    "by the number of passes before backward().")  # fmt: skip
+        else:
+            hint = ("the gradients differ from one pass over the whole batch; do not zero them "
+                    "between micro-batches, and run every image exactly once: "
+                    "images.chunk(passes) splits the batch.")  # fmt: skip
+        return feedback(False, "", hint)
+    return feedback(True, "for a network without batch norm the accumulated gradient is the "
+                    "big batch's.", "")  # fmt: skip
 
 
 # --- 08 evaluation -------------------------------------------------------------------

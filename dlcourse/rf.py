@@ -140,6 +140,8 @@ def layer_geometry(layer: LayerSpec) -> tuple[int, int, int, int]:
     kernel = _positive_int(kernel, "kernel", where)
     stride = _positive_int(stride, "stride", where)
     dilation = _positive_int(dilation, "dilation", where)
+    if isinstance(padding, bool) or not isinstance(padding, int | np.integer):
+        raise TypeError(f"{where}: padding must be an int, got {padding!r}")
     if padding < 0:
         raise ValueError(f"{where}: padding={padding} must be non-negative")
     return kernel, stride, dilation, int(padding)
@@ -147,6 +149,24 @@ def layer_geometry(layer: LayerSpec) -> tuple[int, int, int, int]:
 
 def receptive_fields(layers: Iterable[LayerSpec]) -> list[ReceptiveField]:
     """The receptive field after each layer of a chain (see :func:`receptive_field`)."""
+    if isinstance(layers, nn.Module) and not isinstance(layers, nn.Sequential | nn.ModuleList):
+        raise TypeError(
+            f"receptive_field(layers={type(layers).__name__}(...)): layers must be a list of layers; "
+            "wrap a single layer in a list, or pass chain_layers(model) for a whole model"
+        )
+    if isinstance(layers, nn.Sequential | nn.ModuleList):
+        layers = list(layers)
+        unreadable = [m for m in layers if not isinstance(m, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d)]
+        if unreadable:
+            raise TypeError(
+                f"receptive_field(layers=...): the module list holds {type(unreadable[0]).__name__}, "
+                "which is not a conv or pool; pass chain_layers(model) to keep only those"
+            )
+    if not isinstance(layers, Iterable) or isinstance(layers, str):
+        raise TypeError(
+            f"receptive_field(layers={layers!r}): give a list of (kernel, stride, dilation[, padding]) "
+            "tuples or conv/pool modules, e.g. [(3, 1, 1), (3, 2, 1)]"
+        )
     rf = ReceptiveField()
     history = []
     for layer in layers:
@@ -185,6 +205,13 @@ def chain_layers(module: nn.Module, skip: Sequence[str] = ("downsample",)) -> li
     the main path alone decides the RF. Only meaningful for networks that run their
     registered layers as one chain plus such shortcuts (VGG, ResNet).
     """
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"chain_layers(module={module!r}): give an nn.Module (a model or one of its stages); "
+            "a list of layer tuples goes straight to receptive_field"
+        )
+    if isinstance(skip, str):
+        skip = (skip,)
     found: list[nn.Module] = []
 
     def visit(parent: nn.Module) -> None:
@@ -198,6 +225,47 @@ def chain_layers(module: nn.Module, skip: Sequence[str] = ("downsample",)) -> li
 
     visit(module)
     return found
+
+
+def resnet_layers(
+    blocks: Sequence[int] = (3, 4, 6, 3), stride_on: str = "3x3"
+) -> dict[str, list[tuple[int, int, int, int]]]:
+    """The main-path layers of a bottleneck ResNet, stage by stage, for :func:`receptive_field`.
+
+    Each bottleneck block is a 1x1, a 3x3 and a 1x1 conv; the first block of
+    ``layer2``-``layer4`` halves the resolution. Where it does so is the one
+    difference between two common ResNets:
+
+    * ``stride_on="3x3"``: torchvision's "ResNet v1.5" puts the stride on the 3x3 conv;
+      ResNet-50's stages then see 35, 91, 267 and 427 pixels.
+    * ``stride_on="1x1"``: the original Caffe release of He et al. (2016), which
+      DeepLab v1/v2 start from, puts it on the first 1x1 conv; the 3x3 convs of the
+      stage then already see the new, doubled jump: 35, 99, 291 and 483 pixels.
+
+    Args:
+        blocks: blocks per stage; ``(3, 4, 6, 3)`` is ResNet-50, ``(3, 4, 23, 3)`` ResNet-101.
+        stride_on: ``"3x3"`` or ``"1x1"``.
+
+    Returns:
+        ``{"stem": [...], "layer1": [...], ..., "layer4": [...]}``, each a list of
+        ``(kernel, stride, dilation, padding)`` tuples; concatenate the stages in order
+        to get the chain up to a stage.
+    """
+    if stride_on not in ("3x3", "1x1"):
+        raise ValueError(f'resnet_layers(stride_on={stride_on!r}): use "3x3" (torchvision) or "1x1" (Caffe)')
+    blocks = list(blocks) if isinstance(blocks, Sequence) and not isinstance(blocks, str) else None
+    if blocks is None or len(blocks) != 4:
+        raise ValueError("resnet_layers(blocks=...): give four block counts, e.g. (3, 4, 6, 3) for ResNet-50")
+    for count in blocks:
+        _positive_int(count, "blocks", f"resnet_layers(blocks={tuple(blocks)})")
+    stages: dict[str, list[tuple[int, int, int, int]]] = {"stem": [(7, 2, 1, 3), (3, 2, 1, 1)]}
+    for index, count in enumerate(blocks):
+        stride = 1 if index == 0 else 2
+        first = [(1, stride, 1, 0), (3, 1, 1, 1)] if stride_on == "1x1" else [(1, 1, 1, 0), (3, stride, 1, 1)]
+        layers = [*first, (1, 1, 1, 0)]
+        layers += [(1, 1, 1, 0), (3, 1, 1, 1), (1, 1, 1, 0)] * (count - 1)
+        stages[f"layer{index + 1}"] = layers
+    return stages
 
 
 # --- measurement ---------------------------------------------------------------------
@@ -245,6 +313,8 @@ def positive_probe(model: nn.Module) -> nn.Module:
     (a max sends its gradient to one input only). The layout (kernels, strides,
     dilations, paddings) is unchanged, so the RF is too.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"positive_probe(model={model!r}): model must be an nn.Module")
     probe = copy.deepcopy(model).double().eval()
 
     def convert(parent: nn.Module) -> None:
@@ -330,10 +400,27 @@ def measure_receptive_field(
     Returns:
         A :class:`MeasuredRF`.
     """
-    if isinstance(input_size, int):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"measure_receptive_field(model={model!r}): model must be an nn.Module")
+    where = f"measure_receptive_field(input_size={input_size!r})"
+    if isinstance(input_size, int | np.integer) and not isinstance(input_size, bool):
         input_size = (input_size, input_size)
-    height, width = (_positive_int(v, "input_size", f"measure_receptive_field(input_size={input_size})")
-                     for v in input_size)  # fmt: skip
+    if not (isinstance(input_size, tuple | list) and len(input_size) == 2):
+        raise ValueError(
+            f"{where}: input_size is the image side H or (H, W), e.g. 64 or (64, 96); "
+            "batch and channels are added for you (see in_channels)"
+        )
+    height, width = (_positive_int(v, "input_size", where) for v in input_size)
+    if output_index is not None:
+        if not (isinstance(output_index, tuple | list) and len(output_index) == 2) or not all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool) for v in output_index
+        ):
+            raise ValueError(
+                f"measure_receptive_field(output_index={output_index!r}): give (row, col) of one "
+                "output unit, e.g. (3, 4), or None for the centre"
+            )
+    if in_channels is not None:
+        in_channels = _positive_int(in_channels, "in_channels", "measure_receptive_field")
     channels = in_channels if in_channels is not None else _in_channels(model)
     was_training = model.training
     net = positive_probe(model) if probe else model.eval()
@@ -344,6 +431,11 @@ def measure_receptive_field(
     else:
         if probe:
             raise ValueError("measure_receptive_field: inputs is only used with probe=False")
+        if not isinstance(inputs, torch.Tensor):
+            raise TypeError(
+                f"measure_receptive_field: inputs must be a torch.Tensor of shape "
+                f"{(1, channels, height, width)}, got {type(inputs).__name__}"
+            )
         if tuple(inputs.shape) != (1, channels, height, width):
             raise ValueError(
                 f"measure_receptive_field: inputs has shape {tuple(inputs.shape)}, expected "
@@ -355,6 +447,11 @@ def measure_receptive_field(
         with torch.enable_grad():
             out = net(x)
         if isinstance(out, dict):
+            if output_key not in out:
+                raise ValueError(
+                    f"measure_receptive_field(output_key={output_key!r}): the model returns a dict "
+                    f"with keys {sorted(out)}; pass one of them as output_key"
+                )
             out = out[output_key]
         if out.ndim != 4:
             raise ValueError(
@@ -407,6 +504,11 @@ def footprint(dilations: Sequence[int], kernel: int | Sequence[int] = 3, counts:
         ``(2, 2, 2)`` with 3x3 kernels reaches 49 of its 13x13 = 169 offsets (gridding);
         ``(1, 2, 5)`` reaches all 289 of its 17x17.
     """
+    if isinstance(dilations, int | np.integer) or not isinstance(dilations, Iterable):
+        raise TypeError(
+            f"footprint(dilations={dilations!r}): give one rate per layer as a sequence, "
+            f"e.g. ({dilations!r},) for one layer or (1, 2, 5) for three"
+        )
     dilations = list(dilations)
     if not dilations:
         raise ValueError("footprint(dilations=[]): give at least one dilation rate, e.g. (1, 2, 5)")

@@ -268,18 +268,24 @@ def plot_dilation(
     ax_zoom.add_patch(Rectangle((col - half - 0.5, row - half - 0.5), rf, rf, **box))
     cell = 72.0 * size * 0.8 / view  # points per input pixel on screen
     side = float(np.clip(cell * 0.85, 2.5, 14.0))
-    dots = ax_zoom.scatter(xs, ys, s=side**2, c=paths, cmap="autumn_r", marker="s", vmin=1,
-                           vmax=max(2, int(paths.max())), edgecolors="black", linewidths=0.4)  # fmt: skip
+    most = int(paths.max())
+    if most == 1:  # every reached pixel has exactly one path: one colour, no colour bar
+        ax_zoom.scatter(xs, ys, s=side**2, color="red", marker="s", edgecolors="black", linewidths=0.4)
+    else:
+        dots = ax_zoom.scatter(xs, ys, s=side**2, c=paths, cmap="autumn_r", marker="s", vmin=1,
+                               vmax=most, edgecolors="black", linewidths=0.4)  # fmt: skip
     ax_zoom.set_xlim(left - 0.5, left + crop.shape[1] - 0.5)
     ax_zoom.set_ylim(top + crop.shape[0] - 0.5, top - 0.5)
     ax_zoom.set_axis_off()
-    ax_zoom.set_title(f"zoom: {len(xs)} of {rf * rf} pixels in the box reached", fontsize=10)
+    one_path = ", one path each" if most == 1 else ""
+    ax_zoom.set_title(f"zoom: {len(xs)} of {rf * rf} pixels in the box reached{one_path}", fontsize=10)
     # fixed layout (no tight_layout): a redraw costs one draw, not three
     fig.subplots_adjust(left=0.01, right=0.9, bottom=0.02, top=0.9, wspace=0.04)
-    bar = fig.colorbar(dots, cax=fig.add_axes((0.915, 0.1, 0.015, 0.72)))
-    bar.set_label("paths to the output", fontsize=9)
-    bar.ax.tick_params(labelsize=8)
-    bar.ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    if most > 1:
+        bar = fig.colorbar(dots, cax=fig.add_axes((0.915, 0.1, 0.015, 0.72)))
+        bar.set_label("paths to the output (yellow: 1, red: most)", fontsize=9)
+        bar.ax.tick_params(labelsize=8)
+        bar.ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     return fig
 
 
@@ -296,26 +302,76 @@ def _photo_or_sample(image: np.ndarray | None) -> np.ndarray:
     return to_numpy_image(image)
 
 
-def dilation_explorer(image: np.ndarray | None = None, *, interactive: bool | None = None):
-    """Sliders for kernel size, dilation rate (1-24) and number of layers over a photo.
+def parse_rates(text: str, max_layers: int = 8, max_rate: int = 64) -> tuple[int, ...] | None:
+    """Per-layer dilation rates typed as text: ``"1,2,5"`` or ``"1 2 5"`` -> ``(1, 2, 5)``.
 
-    A thin wrapper around :func:`plot_dilation` via :func:`explore` (same return value).
+    An empty text gives ``None`` (use the sliders). Raises ``ValueError`` naming ``rates``
+    when an entry is not a whole number from 1 to ``max_rate`` or there are more than
+    ``max_layers`` of them.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_rates(text={text!r}): give the rates as text, e.g. '1,2,5'")
+    parts = text.replace(",", " ").split()
+    if not parts:
+        return None
+    if not all(part.isdigit() and 1 <= int(part) <= max_rate for part in parts):
+        raise ValueError(f"rates {text!r}: give whole numbers from 1 to {max_rate}, e.g. 1,2,5")
+    if len(parts) > max_layers:
+        raise ValueError(f"rates {text!r}: at most {max_layers} layers")
+    return tuple(int(part) for part in parts)
+
+
+def dilation_explorer(image: np.ndarray | None = None, *, interactive: bool | None = None):
+    """Sliders for kernel size, dilation rate (1-24) and number of layers over a photo,
+    and a text box for one rate per layer (e.g. ``1,2,5``) that overrides the two sliders.
+
+    A thin wrapper around :func:`plot_dilation`. In a notebook it returns a ``VBox``
+    with the widgets in ``box.controls`` (``kernel``, ``dilation``, ``layers``,
+    ``rates``), a status line in ``box.message`` and the figure in ``box.output``;
+    without a front end it returns the static figure at the starting values.
 
     Args:
         image: the photo; :func:`dlcourse.samples.sample_photo` by default.
         interactive: see :func:`explore`.
     """
     photo = _photo_or_sample(image)
-
-    def draw(kernel: int, dilation: int, layers: int) -> Figure:
-        return plot_dilation(photo, kernel=kernel, dilation=dilation, layers=layers)
-
-    controls = {
+    sliders = {
         "kernel": Slider(1, 7, 2, 3, "kernel size"),
         "dilation": Slider(1, 24, 1, 1, "dilation"),
         "layers": Slider(1, 4, 1, 1, "layers"),
     }
-    return explore(draw, controls, interactive=interactive)
+    if interactive is None:
+        interactive = front_end_available()
+    if not interactive:
+        return plot_dilation(photo, **start_values(sliders))
+
+    import ipywidgets as w
+
+    controls = {name: _make_widget(name, spec) for name, spec in sliders.items()}
+    controls["rates"] = w.Text(value="", placeholder="e.g. 1,2,5", description="rates per layer",
+                               continuous_update=False, style={"description_width": "initial"})  # fmt: skip
+    message = w.Label(value="")
+
+    def redraw(kernel: int, dilation: int, layers: int, rates: str) -> None:
+        try:
+            per_layer = parse_rates(rates)
+        except ValueError as err:
+            message.value = f"{err}; showing the sliders' rate instead"
+            per_layer = None
+        else:
+            message.value = "" if per_layer is None else "the text box overrides the dilation and layers sliders"
+        if per_layer is None:
+            _show(plot_dilation(photo, kernel=kernel, dilation=dilation, layers=layers))
+        else:
+            _show(plot_dilation(photo, kernel=kernel, dilation=per_layer, layers=len(per_layer)))
+
+    output = w.interactive_output(redraw, controls)
+    items = list(controls.values())
+    box = w.VBox([w.HBox(items[:3]), w.HBox([items[3], message]), output])
+    box.controls = controls
+    box.message = message
+    box.output = output
+    return box
 
 
 # --- lesson 01: stack explorer -------------------------------------------------------
@@ -486,7 +542,9 @@ def plot_aspp(
 
     The 1x1 branch reads one feature cell; each 3x3 branch of rate ``r`` reads 9 cells
     ``r`` cells apart (filled squares; hollow dashed ones fall into the padding and
-    read zeros). The image-pooling branch reads the whole photo (white frame).
+    read zeros). The 1x1 branch's cell is drawn on top (every rate's centre tap reads it
+    too); the image-pooling branch reads the whole photo (tinted, framed). The canvas
+    grows until every tap, even one far out in the padding, is on it.
 
     Args:
         image: the photo, ``(H, W, 3)``.
@@ -502,14 +560,14 @@ def plot_aspp(
     if not (0 <= row < height and 0 <= col < width):
         raise ValueError(f"plot_aspp(center={center}): outside the {height}x{width} image")
     colors = plt.get_cmap("tab10").colors
-    fig, ax = plt.subplots(figsize=(size * width / height + 2.6, size))
+    fig, ax = plt.subplots(figsize=(size + 2.8, size))
     ax.imshow(photo, interpolation="nearest")
     s = output_stride
     cell_r, cell_c = (row // s) * s, (col // s) * s
-    ax.add_patch(Rectangle((cell_c - 0.5, cell_r - 0.5), s, s, color=colors[0], alpha=0.9,
-                           label="1x1"))
+    reach = [(0, 0), (height, width)]  # photo pixels the canvas must show
     for index, rate in enumerate(rates, start=1):
         corners, inside = aspp_taps(int(rate), s, (row, col), (height, width))
+        reach += [tuple(corners.min(axis=0)), tuple(corners.max(axis=0) + s)]
         color = colors[index % len(colors)]
         for (top, left), valid in zip(corners, inside, strict=True):
             ax.add_patch(Rectangle((left - 0.5, top - 0.5), s, s, facecolor=color if valid else "none",
@@ -518,13 +576,25 @@ def plot_aspp(
         span = 2 * int(rate) * s + s
         ax.plot([], [], "s", color=color, label=f"rate {rate}: span {span} px,\n"
                 f"{int(inside.sum())} of 9 taps on the feature map")
+    # the 1x1 branch reads the centre cell, which every rate's centre tap shares: draw it on top
+    ax.add_patch(Rectangle((cell_c - 0.5 - s, cell_r - 0.5 - s), 3 * s, 3 * s, fill=False,
+                           edgecolor=colors[0], linewidth=2.5, zorder=5))
+    ax.add_patch(Rectangle((cell_c - 0.5, cell_r - 0.5), s, s, facecolor=colors[0],
+                           edgecolor="black", linewidth=1.0, zorder=6,
+                           label="1x1: the centre cell (ringed;\nevery rate's centre tap too)"))
     if pooling:
-        ax.add_patch(Rectangle((-0.5, -0.5), width, height, fill=False, edgecolor="white",
-                               linewidth=3, label="image pooling:\nthe whole image"))
-    pad = int(0.3 * max(height, width))  # show a band of the zero padding around the photo
-    ax.set_xlim(-pad - 0.5, width + pad - 0.5)
-    ax.set_ylim(height + pad - 0.5, -pad - 0.5)
-    ax.add_patch(Rectangle((-pad - 0.5, -pad - 0.5), width + 2 * pad, height + 2 * pad,
+        ax.add_patch(Rectangle((-0.5, -0.5), width, height, facecolor=colors[6], alpha=0.18,
+                               edgecolor="none", zorder=4))
+        ax.add_patch(Rectangle((-0.5, -0.5), width, height, fill=False, edgecolor=colors[6],
+                               linewidth=3, zorder=4,
+                               label="image pooling:\nthe whole image (tinted)"))
+    top, left = (min(r for r, _ in reach), min(c for _, c in reach))
+    bottom, right = (max(r for r, _ in reach), max(c for _, c in reach))
+    margin = max(s, int(0.05 * max(height, width)))  # a band of the zero padding around it all
+    top, left, bottom, right = top - margin, left - margin, bottom + margin, right + margin
+    ax.set_xlim(left - 0.5, right - 0.5)
+    ax.set_ylim(bottom - 0.5, top - 0.5)
+    ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top,
                            color="0.85", zorder=-1))
     ax.set_axis_off()
     ax.set_title(f"ASPP at output stride {s}: {-(-height // s)}x{-(-width // s)} feature cells "
@@ -557,6 +627,75 @@ def aspp_explorer(image: np.ndarray | None = None, *, interactive: bool | None =
         "pooling": Toggle(True, "image pooling"),
     }
     return explore(draw, controls, interactive=interactive)
+
+
+def _aspp_branches(aspp) -> tuple[list[str], str, str]:
+    """Labels of an ASPP's branches, read from its modules; its merge and output labels."""
+    from torch import nn
+
+    labels = []
+    for branch in aspp.convs:
+        convs = [m for m in branch.modules() if isinstance(m, nn.Conv2d)]
+        conv, pooled = convs[0], any(isinstance(m, nn.AdaptiveAvgPool2d) for m in branch.modules())
+        if pooled:
+            labels.append(f"image pooling\nglobal average, 1x1 conv\n-> {conv.out_channels}, upsample")
+        elif conv.kernel_size[0] == 1:
+            labels.append(f"1x1 conv\n-> {conv.out_channels}")
+        else:
+            labels.append(f"3x3 conv, rate {conv.dilation[0]}\n-> {conv.out_channels}")
+    if hasattr(aspp, "project"):
+        project = aspp.project[0]
+        return labels, f"concat\n{project.in_channels}", f"1x1 project\n-> {project.out_channels}"
+    return labels, "sum", f"{aspp.convs[0].out_channels} class scores"
+
+
+def plot_aspp_diagram(aspp, title: str | None = None, size: float = 3.6) -> Figure:
+    """The data flow of an ASPP module, drawn from the module itself.
+
+    Works for :class:`dlcourse.layers.ASPP` (v3: branches with batch norm and ReLU,
+    concatenated, 1x1 projection; an image-pooling branch if it has one) and
+    :class:`dlcourse.layers.ASPPv2` (v2: one classifier per rate, summed). Channel
+    counts and rates are read from the convolutions, so the figure cannot drift from code.
+
+    Args:
+        aspp: the module.
+        title: figure title; the class name by default.
+        size: height of the figure in inches.
+    """
+    from torch import nn
+
+    if not isinstance(getattr(aspp, "convs", None), nn.ModuleList):
+        raise TypeError(f"plot_aspp_diagram(aspp={type(aspp).__name__}): give an ASPP or ASPPv2 module")
+    labels, merge, output = _aspp_branches(aspp)
+    in_channels = next(m for m in aspp.convs[0].modules() if isinstance(m, nn.Conv2d)).in_channels
+    fig, ax = plt.subplots(figsize=(10, size))
+    n = len(labels)
+    ys = np.linspace(n - 1, 0, n) if n > 1 else np.zeros(1)
+    mid = (n - 1) / 2
+    style = {"ha": "center", "va": "center", "fontsize": 8}
+
+    def box(x, y, text, color):
+        ax.text(x, y, text, bbox={"boxstyle": "round,pad=0.4", "facecolor": color, "edgecolor": "0.3"},
+                **style)
+
+    def arrow(x0, y0, x1, y1):
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "color": "0.3"})
+
+    box(0, mid, f"features\n{in_channels} channels", "0.9")
+    colors = plt.get_cmap("tab10").colors
+    for index, (y, label) in enumerate(zip(ys, labels, strict=True)):
+        arrow(0.55, mid, 1.2, y)
+        box(2, y, label, (*colors[index % len(colors)][:3], 0.35))
+        arrow(2.8, y, 3.7, mid)
+    box(4, mid, merge, "white")
+    arrow(4.35, mid, 5.25, mid)
+    box(5.8, mid, output, "0.9")
+    ax.set_xlim(-0.8, 6.6)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_axis_off()
+    ax.set_title(title or type(aspp).__name__, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 # --- lesson 09: dense CRF explorer ---------------------------------------------------

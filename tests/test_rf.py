@@ -18,6 +18,7 @@ from dlcourse.rf import (
     positive_probe,
     receptive_field,
     receptive_fields,
+    resnet_layers,
 )
 
 
@@ -79,6 +80,56 @@ def test_conv_output_size_matches_torch():
 def test_bad_arguments_name_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "name"),
+    [
+        # a batch shape instead of the image side once failed with "too many values to unpack"
+        (lambda m: measure_receptive_field(m, (1, 3, 64, 64)), ValueError, "input_size is the image side"),
+        (lambda m: measure_receptive_field(m, (64,)), ValueError, "input_size"),
+        (lambda m: measure_receptive_field(m, 0), ValueError, "input_size"),
+        (lambda m: measure_receptive_field(m, 64.0), ValueError, "input_size"),
+        (lambda m: measure_receptive_field(m, 32, output_index=5), ValueError, "output_index"),
+        (lambda m: measure_receptive_field(m, 32, output_index=(40, 0)), ValueError, "output_index"),
+        (lambda m: measure_receptive_field(m, 32, in_channels=0), ValueError, "in_channels"),
+        (lambda m: measure_receptive_field(m, 32, probe=False, inputs=np.ones((1, 1, 32, 32))), TypeError,
+         "inputs"),
+        (lambda m: measure_receptive_field(m, 32, inputs=torch.ones(1, 1, 32, 32)), ValueError, "probe=False"),
+        (lambda m: measure_receptive_field(lambda x: x, 32), TypeError, "model"),
+        (lambda m: measure_receptive_field(_DictModel(), 32, output_key="logits"), ValueError, "output_key"),
+        (lambda m: receptive_field(nn.Conv2d(1, 1, 3)), TypeError, "list of layers"),
+        (lambda m: receptive_field(m), TypeError, "chain_layers"),
+        (lambda m: receptive_field(5), TypeError, "layers"),
+        (lambda m: receptive_field([(3, 1, 1, "same")]), TypeError, "padding"),
+        (lambda m: receptive_field([(3, 1)]), TypeError, "cannot read layer"),
+        (lambda m: chain_layers([(3, 1, 1)]), TypeError, "nn.Module"),
+        (lambda m: positive_probe("resnet"), TypeError, "model"),
+        (lambda m: footprint(2), TypeError, "dilations"),
+        (lambda m: resnet_layers((3, 4, 6)), ValueError, "four block counts"),
+        (lambda m: resnet_layers(stride_on="7x7"), ValueError, "stride_on"),
+        (lambda m: resnet_layers((3, 0, 6, 3)), ValueError, "blocks"),
+    ],
+)
+def test_bad_input_names_the_argument(call, error, name):
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.ReLU())
+    with pytest.raises(error, match=name):
+        call(model)
+
+
+class _DictModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x):
+        return {"out": self.conv(x)}
+
+
+def test_sequential_of_convs_is_still_a_chain():
+    convs = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2))
+    assert receptive_field(convs) == receptive_field([(3, 1, 1), (2, 2, 1)])
+    assert measure_receptive_field(_DictModel(), 16).size == (3, 3)
 
 
 def test_bad_types_are_rejected():
@@ -149,6 +200,40 @@ def test_resnet50_analytic():
     assert [rf.size for rf in found.values()] == [35, 91, 267, 427]
     assert [rf.jump for rf in found.values()] == [4, 8, 16, 32]
     assert all(rf.start == 0.0 for rf in found.values())
+
+
+def _stage_sizes(stages):
+    chain, sizes = [], []
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        chain += stages["stem"] if not chain else []
+        chain += stages[name]
+        sizes.append(receptive_field(chain).size)
+    return sizes
+
+
+def test_resnet_layers_v1_and_v15():
+    # torchvision (v1.5: stride on the 3x3 conv) and the Caffe release DeepLab used (stride on the 1x1)
+    assert _stage_sizes(resnet_layers((3, 4, 6, 3), "3x3")) == [35, 91, 267, 427]
+    assert _stage_sizes(resnet_layers((3, 4, 6, 3), "1x1")) == [35, 99, 291, 483]
+    # ResNet-101: only layer3 is longer (23 blocks)
+    assert _stage_sizes(resnet_layers((3, 4, 23, 3), "1x1"))[2:] == [291 + 17 * 32, 291 + 17 * 32 + 192]
+    # the v1.5 list is exactly torchvision's chain
+    net = torchvision.models.resnet50(weights=None)
+    stages = resnet_layers()
+    modules = chain_layers(nn.Sequential(net.conv1, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4))
+    assert [layer_geometry(m) for m in modules] == [g for layers in stages.values() for g in layers]
+
+
+def test_resnet_v1_measured():
+    # torchvision's ResNet-50 with each stage's stride moved to the first 1x1 conv is ResNet v1
+    net = torchvision.models.resnet50(weights=None)
+    for name in ("layer2", "layer3", "layer4"):
+        block = getattr(net, name)[0]
+        block.conv1.stride, block.conv2.stride = (2, 2), (1, 1)
+    body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3)
+    assert receptive_field(chain_layers(body)).size == 291
+    measured = measure_receptive_field(body, 320)
+    assert measured.size == (291, 291) and not measured.clipped
 
 
 def test_resnet50_measured():

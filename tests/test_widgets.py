@@ -22,6 +22,7 @@ from dlcourse.widgets import (
     as_control,
     dilation_explorer,
     explore,
+    parse_rates,
     plot_dilation,
     plot_stack,
     stack_explorer,
@@ -112,6 +113,29 @@ def test_plot_dilation_titles_and_taps():
     assert sorted({float(y) for y in offsets[:, 1]}) == [24.0, 30.0, 36.0]
 
 
+def test_plot_dilation_colour_bar_only_when_paths_differ():
+    # one layer: every tap has exactly one path, so there is no 1-2 colour bar and the taps are red
+    fig = plot_dilation(PHOTO, kernel=3, dilation=6)
+    assert len(fig.axes) == 2 and "one path each" in _texts(fig)
+    assert all(tuple(c) == (1.0, 0.0, 0.0, 1.0) for c in fig.axes[1].collections[0].get_facecolors())
+    fig = plot_dilation(PHOTO, kernel=3, dilation=(1, 2, 5))
+    assert len(fig.axes) == 3 and "paths to the output" in _texts(fig)
+    assert fig.axes[1].collections[0].get_clim() == (1.0, 4.0)  # at most 2 paths per axis: 2 * 2
+
+
+def test_parse_rates():
+    assert parse_rates("1,2,5") == (1, 2, 5)
+    assert parse_rates(" 1 2, 9 ") == (1, 2, 9)
+    assert parse_rates("") is None and parse_rates("  ") is None
+    for bad in ("1,x", "0,1", "1.5", "-1", "1,2,65"):
+        with pytest.raises(ValueError, match="rates"):
+            parse_rates(bad)
+    with pytest.raises(ValueError, match="at most 8"):
+        parse_rates("1," * 9)
+    with pytest.raises(TypeError, match="text"):
+        parse_rates((1, 2, 5))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [({"kernel": 0}, "kernel"), ({"dilation": 0}, "dilation"), ({"center": (100, 0)}, "center"),
@@ -154,10 +178,18 @@ def test_dilation_explorer(monkeypatch):
 
     monkeypatch.setattr(widgets, "plot_dilation", spy)
     box = dilation_explorer(PHOTO, interactive=True)
-    assert set(box.controls) == {"kernel", "dilation", "layers"}
+    assert set(box.controls) == {"kernel", "dilation", "layers", "rates"}
     assert box.controls["dilation"].max == 24
     box.controls["dilation"].value = 12
     assert calls[-1] == {"kernel": 3, "dilation": 12, "layers": 1}
+    box.controls["rates"].value = "1,2,5"  # one rate per layer overrides the two sliders
+    assert calls[-1] == {"kernel": 3, "dilation": (1, 2, 5), "layers": 3}
+    assert "overrides" in box.message.value
+    box.controls["rates"].value = "1,two"
+    assert calls[-1] == {"kernel": 3, "dilation": 12, "layers": 1} and "whole numbers" in box.message.value
+    box.controls["rates"].value = ""
+    assert box.message.value == ""
+    assert plt.get_fignums() == [1]  # only the static figure of the first line is still open
 
 
 def test_stack_explorer():
@@ -208,6 +240,7 @@ IPYWIDGETS7_SCRIPT = textwrap.dedent(
     box = widgets.dilation_explorer(photo, interactive=True)
     box.controls["dilation"].value = 5
     box.controls["layers"].value = 2
+    box.controls["rates"].value = "1,2,5"
     stack = widgets.stack_explorer([(3, 1, 1)], interactive=True)
     stack.controls["stride"].value = 2
     stack.buttons["add layer"].click()
@@ -246,6 +279,7 @@ def test_widgets_build_and_redraw_with_ipywidgets_7():
         {"kernel": 3, "dilation": 1, "layers": 1},
         {"kernel": 3, "dilation": 5, "layers": 1},
         {"kernel": 3, "dilation": 5, "layers": 2},
+        {"kernel": 3, "dilation": [1, 2, 5], "layers": 3},
     ]
     assert result["stack"] == [[3, 1, 1], [3, 2, 1]]
     assert result["kinds"] == ["Checkbox", "FloatSlider"]
