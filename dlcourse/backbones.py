@@ -15,12 +15,14 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dlcourse.layers import positive_int, positive_ints
+
 OUTPUT_STRIDES = (8, 16, 32)
 
 
 def check_output_stride(output_stride: int, allowed: Sequence[int] = OUTPUT_STRIDES) -> int:
     """Return ``output_stride`` if it is one of ``allowed``; raise a ``ValueError`` otherwise."""
-    if output_stride not in allowed:
+    if isinstance(output_stride, bool) or output_stride not in allowed:
         raise ValueError(
             f"output_stride={output_stride!r} is not supported; use one of {tuple(allowed)}"
         )
@@ -35,6 +37,16 @@ def conv3x3(in_planes: int, out_planes: int, stride: int = 1, dilation: int = 1)
     return nn.Conv2d(
         in_planes, out_planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False
     )
+
+
+def _block_args(where, inplanes, planes, stride, dilation, first_dilation) -> int:
+    """Check a residual block's arguments; return the dilation of its first 3x3 conv."""
+    for name, value in [("inplanes", inplanes), ("planes", planes), ("stride", stride),
+                        ("dilation", dilation)]:
+        positive_int(value, name, where)
+    if first_dilation is None:
+        return dilation
+    return positive_int(first_dilation, "first_dilation", where)
 
 
 class BasicBlock(nn.Module):
@@ -65,7 +77,7 @@ class BasicBlock(nn.Module):
         first_dilation: int | None = None,
     ) -> None:
         super().__init__()
-        first = dilation if first_dilation is None else first_dilation
+        first = _block_args("BasicBlock", inplanes, planes, stride, dilation, first_dilation)
         self.conv1 = conv3x3(inplanes, planes, stride, first)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -103,9 +115,9 @@ class Bottleneck(nn.Module):
         first_dilation: int | None = None,
     ) -> None:
         super().__init__()
+        first = _block_args("Bottleneck", inplanes, planes, stride, dilation, first_dilation)
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        first = dilation if first_dilation is None else first_dilation
         self.conv2 = conv3x3(planes, planes, stride, first)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
@@ -155,12 +167,17 @@ class ResNet(nn.Module):
         multi_grid: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        if block not in (BasicBlock, Bottleneck):
+            raise TypeError(f"ResNet(block={block!r}): use BasicBlock or Bottleneck")
+        layers = positive_ints(layers, "layers", "ResNet", "(3, 4, 6, 3)", length=4)
         dilate = stage_plan(output_stride)
-        if multi_grid is not None and len(multi_grid) != layers[3]:
-            raise ValueError(
-                f"multi_grid={tuple(multi_grid)}: give one rate per block of the last stage "
-                f"({layers[3]} blocks), e.g. (1, 2, 4)"
-            )
+        if multi_grid is not None:
+            multi_grid = positive_ints(multi_grid, "multi_grid", "ResNet", "(1, 2, 4)")
+            if len(multi_grid) != layers[3]:
+                raise ValueError(
+                    f"multi_grid={multi_grid}: give one rate per block of the last stage "
+                    f"({layers[3]} blocks), e.g. (1, 2, 4)"
+                )
         self.output_stride = output_stride
         self.inplanes, self.dilation = 64, 1
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -225,7 +242,7 @@ RESNET_LAYERS = {
 
 def resnet(depth: int, output_stride: int = 32, multi_grid: Sequence[int] | None = None) -> ResNet:
     """ResNet-18, -34, -50 or -101 with the given output stride (see :class:`ResNet`)."""
-    if depth not in RESNET_LAYERS:
+    if isinstance(depth, bool) or depth not in RESNET_LAYERS:
         raise ValueError(f"resnet(depth={depth!r}): use one of {tuple(RESNET_LAYERS)}")
     block, layers = RESNET_LAYERS[depth]
     return ResNet(block, layers, output_stride=output_stride, multi_grid=multi_grid)
@@ -236,6 +253,7 @@ def resnet(depth: int, output_stride: int = 32, multi_grid: Sequence[int] | None
 
 def make_divisible(value: float, divisor: int = 8) -> int:
     """Round ``value`` to a multiple of ``divisor``, never below 90% of it (MobileNet's rule)."""
+    positive_int(divisor, "divisor", "make_divisible")
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
 
@@ -355,7 +373,10 @@ class MobileNetV3Large(nn.Module):
     """MobileNetV3-Large's feature layers (children ``"0"`` .. ``"16"``) with an output stride.
 
     Once the running stride reaches ``output_stride``, a block that would downsample
-    keeps stride 1 and doubles the dilation of its own and later depthwise convs.
+    keeps stride 1 and doubles the dilation of its own and later depthwise convs. This is
+    torchvision's rule (``mobilenet_v3_large(dilated=True)``), not ResNet's: the formerly
+    strided conv takes the new dilation at once, so the dilated network is not an exact
+    denser sampling of the strided one.
     ``"low"`` is the last stride-4 block, ``"aux"`` the first block of the stride-8
     stage (as torchvision's DeepLab-v3 uses), ``"out"`` the final 1x1 conv (960 channels).
 

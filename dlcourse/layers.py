@@ -8,11 +8,56 @@ Used in: 03, 04, 05, 07.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def positive_int(value: object, name: str, where: str) -> int:
+    """Return ``value`` as an ``int`` if it is a whole number >= 1; else raise naming ``name``.
+
+    ``where`` is the call the error message shows, e.g. ``"ASPP"``.
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)  # int, NumPy integers; not floats or strings
+    except TypeError:
+        raise TypeError(f"{where}({name}={value!r}): {name} takes a whole number >= 1") from None
+    if number < 1:
+        raise ValueError(f"{where}({name}={value!r}): {name} takes a whole number >= 1")
+    return number
+
+
+def positive_ints(
+    values: object, name: str, where: str, example: str = "(6, 12, 18)", length: int | None = None
+) -> tuple[int, ...]:
+    """Return ``values`` as a tuple of ints >= 1 (``length`` of them, if given); else raise.
+
+    Catches the usual slips: one number instead of a sequence (``12`` for ``(12,)``), a
+    string, an empty sequence, fractions, zeros. The message names ``name`` and shows
+    ``example``.
+    """
+    if isinstance(values, str | bytes | dict) or not hasattr(values, "__len__"):
+        raise TypeError(
+            f"{where}({name}={values!r}): {name} takes a sequence of whole numbers >= 1, "
+            f"e.g. {example}"
+        )
+    if len(values) == 0 or (length is not None and len(values) != length):
+        wanted = "one or more" if length is None else f"exactly {length}"
+        raise ValueError(
+            f"{where}({name}={tuple(values)!r}): give {wanted} whole numbers >= 1, e.g. {example}"
+        )
+    try:
+        return tuple(positive_int(value, name, where) for value in list(values))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{where}({name}={tuple(values)!r}): every entry must be a whole number >= 1, "
+            f"e.g. {example}"
+        ) from None
 
 
 class ConvBNReLU(nn.Sequential):
@@ -41,6 +86,10 @@ class ConvBNReLU(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
     ) -> None:
+        for name, value in [("in_channels", in_channels), ("out_channels", out_channels),
+                            ("kernel_size", kernel_size), ("dilation", dilation),
+                            ("stride", stride), ("groups", groups)]:
+            positive_int(value, name, "ConvBNReLU")
         if kernel_size % 2 != 1:
             raise ValueError(f"ConvBNReLU(kernel_size={kernel_size}): use an odd kernel size")
         padding = dilation * (kernel_size - 1) // 2
@@ -107,9 +156,9 @@ class ASPP(nn.Module):
         pooling: bool = True,
     ) -> None:
         super().__init__()
-        rates = tuple(int(rate) for rate in atrous_rates)
-        if not rates or min(rates) < 1:
-            raise ValueError(f"ASPP(atrous_rates={atrous_rates!r}): give one or more rates >= 1")
+        positive_int(in_channels, "in_channels", "ASPP")
+        positive_int(out_channels, "out_channels", "ASPP")
+        rates = positive_ints(atrous_rates, "atrous_rates", "ASPP")
         branches: list[nn.Module] = [ConvBNReLU(in_channels, out_channels, kernel_size=1)]
         branches += [ConvBNReLU(in_channels, out_channels, 3, dilation=rate) for rate in rates]
         if pooling:
@@ -145,7 +194,9 @@ class ASPPv2(nn.Module):
         self, in_channels: int, num_classes: int, atrous_rates: Sequence[int] = (6, 12, 18, 24)
     ) -> None:
         super().__init__()
-        self.atrous_rates = tuple(int(rate) for rate in atrous_rates)
+        positive_int(in_channels, "in_channels", "ASPPv2")
+        positive_int(num_classes, "num_classes", "ASPPv2")
+        self.atrous_rates = positive_ints(atrous_rates, "atrous_rates", "ASPPv2", "(6, 12, 18, 24)")
         self.convs = nn.ModuleList(
             nn.Conv2d(in_channels, num_classes, 3, padding=rate, dilation=rate)
             for rate in self.atrous_rates
@@ -156,7 +207,11 @@ class ASPPv2(nn.Module):
 
 
 class DeepLabHead(nn.Sequential):
-    """DeepLab-v3 head: ASPP, a 3x3 conv-BN-ReLU, a 1x1 classifier (torchvision's layout).
+    """torchvision's DeepLab-v3 head: ASPP, a 3x3 conv-BN-ReLU, a 1x1 classifier.
+
+    The paper's head (https://arxiv.org/abs/1706.05587, section 3.3) has no 3x3 layer:
+    ASPP (with its 1x1 projection) goes straight to the 1x1 classifier. torchvision adds
+    the 3x3 conv-BN-ReLU, and the course keeps it so that torchvision's weights load.
 
     Args:
         in_channels: channels of ``features["out"]``.
@@ -169,8 +224,10 @@ class DeepLabHead(nn.Sequential):
     def __init__(
         self, in_channels: int, num_classes: int, atrous_rates: Sequence[int] = (12, 24, 36)
     ) -> None:
+        positive_int(num_classes, "num_classes", "DeepLabHead")
+        rates = positive_ints(atrous_rates, "atrous_rates", "DeepLabHead", "(12, 24, 36)")
         super().__init__(
-            ASPP(in_channels, atrous_rates),
+            ASPP(in_channels, rates),
             nn.Conv2d(256, 256, 3, padding=1, bias=False),
             nn.BatchNorm2d(256),
             nn.ReLU(),
@@ -189,6 +246,9 @@ class FCNHead(nn.Sequential):
     """
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
+        positive_int(num_classes, "num_classes", "FCNHead")
+        if positive_int(in_channels, "in_channels", "FCNHead") < 4:
+            raise ValueError(f"FCNHead(in_channels={in_channels}): needs at least 4 channels")
         inter = in_channels // 4
         super().__init__(
             nn.Conv2d(in_channels, inter, 3, padding=1, bias=False),
@@ -216,6 +276,9 @@ class LargeFOVHead(nn.Sequential):
     def __init__(
         self, in_channels: int, num_classes: int, dilation: int = 12, channels: int = 1024
     ) -> None:
+        for name, value in [("in_channels", in_channels), ("num_classes", num_classes),
+                            ("dilation", dilation), ("channels", channels)]:
+            positive_int(value, name, "LargeFOVHead")
         super().__init__(
             nn.Conv2d(in_channels, channels, 3, padding=dilation, dilation=dilation),
             nn.ReLU(inplace=True),
@@ -256,7 +319,11 @@ class DeepLabV3PlusHead(nn.Module):
         low_projection: int = 48,
     ) -> None:
         super().__init__()
-        self.aspp = ASPP(in_channels, atrous_rates)
+        positive_int(num_classes, "num_classes", "DeepLabV3PlusHead")
+        positive_int(low_channels, "low_channels", "DeepLabV3PlusHead")
+        positive_int(low_projection, "low_projection", "DeepLabV3PlusHead")
+        rates = positive_ints(atrous_rates, "atrous_rates", "DeepLabV3PlusHead")
+        self.aspp = ASPP(in_channels, rates)
         self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
         self.decoder = nn.Sequential(
             ConvBNReLU(256 + low_projection, 256, 3),
@@ -307,7 +374,8 @@ def bilinear_kernel(channels: int, factor: int) -> Tensor:
     Returns:
         ``(channels, 1, 2 * factor, 2 * factor)`` tensor.
     """
-    if factor < 2 or factor % 2:
+    positive_int(channels, "channels", "bilinear_kernel")
+    if positive_int(factor, "factor", "bilinear_kernel") < 2 or factor % 2:
         raise ValueError(f"bilinear_kernel(factor={factor}): use an even factor >= 2")
     size = 2 * factor
     center = factor - 0.5
@@ -327,6 +395,9 @@ class LearnedUpsample(nn.ConvTranspose2d):
     """
 
     def __init__(self, channels: int, factor: int) -> None:
+        positive_int(channels, "channels", "LearnedUpsample")
+        if positive_int(factor, "factor", "LearnedUpsample") < 2 or factor % 2:
+            raise ValueError(f"LearnedUpsample(factor={factor}): use an even factor >= 2")
         kernel = bilinear_kernel(channels, factor)
         super().__init__(
             channels,

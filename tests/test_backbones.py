@@ -186,3 +186,78 @@ def test_lesson_03_bottleneck_is_the_package_block():
     with torch.no_grad():
         torch.testing.assert_close(mine.conv2(mine.conv1(x)), package.conv2(package.conv1(x)))
     assert mine.conv2.stride == package.conv2.stride == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "message"),
+    [
+        (lambda: backbones.resnet(50, multi_grid=2), TypeError, r"multi_grid=2.*\(1, 2, 4\)"),
+        (lambda: backbones.resnet(50, multi_grid="124"), TypeError, "multi_grid='124'"),
+        (lambda: backbones.resnet(50, multi_grid=(0, 1, 2)), ValueError, "whole number >= 1"),
+        (lambda: backbones.resnet(50, multi_grid=(1, 2.5, 4)), ValueError, "whole number"),
+        (lambda: backbones.resnet(50, multi_grid=(1, 2)), ValueError, "one rate per block"),
+        (lambda: backbones.resnet("50"), ValueError, r"depth='50'.*\(18, 34, 50, 101\)"),
+        (lambda: backbones.resnet(50, output_stride=True), ValueError, "output_stride=True"),
+        (lambda: backbones.ResNet(backbones.Bottleneck, (3, 4, 6)), ValueError, "exactly 4"),
+        (lambda: backbones.ResNet(backbones.Bottleneck, 3), TypeError, r"layers=3.*\(3, 4, 6, 3\)"),
+        (lambda: backbones.ResNet(nn.Conv2d, (1, 1, 1, 1)), TypeError, "BasicBlock or Bottleneck"),
+        (lambda: backbones.Bottleneck(64, 64, dilation=0), ValueError, r"Bottleneck\(dilation=0\)"),
+        (lambda: backbones.BasicBlock(64, 64, stride=0), ValueError, r"BasicBlock\(stride=0\)"),
+        (lambda: backbones.BasicBlock(64, 64, first_dilation=0.5), TypeError, "first_dilation"),
+        (lambda: backbones.make_divisible(10, 0), ValueError, "divisor=0"),
+        (lambda: backbones.MobileNetV3Large(output_stride=4), ValueError, "output_stride=4"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(build, error, message):
+    with torch.device("meta"), pytest.raises(error, match=message):
+        build()
+
+
+def test_builders_pass_bad_multi_grid_on_with_a_clear_error():
+    from dlcourse.models import build_model
+
+    with torch.device("meta"), pytest.raises(TypeError, match="multi_grid=2"):
+        build_model("deeplabv3_resnet101", output_stride=16, multi_grid=2)
+
+
+def test_multi_grid_rates_at_output_stride_16_still_grid():
+    # DeepLab-v3 section 3.2: unit rates (1, 2, 4) times the stage dilation 2 = (2, 4, 8)
+    from dlcourse.rf import footprint
+
+    with torch.device("meta"):
+        net = backbones.resnet(101, output_stride=16, multi_grid=(1, 2, 4))
+    rates = [b.conv2.dilation[0] for b in net.layer4]
+    assert rates == [2, 4, 8]
+    reached = footprint(rates)
+    assert reached.shape == (29, 29) and reached.sum() == 15 * 15  # only even offsets
+    assert footprint((1, 2, 4)).all()  # the same stack on the undilated grid has no holes
+
+
+def test_dilated_mobilenet_gives_the_formerly_strided_block_the_new_dilation():
+    # as torchvision's mobilenet_v3_large(dilated=True): unlike ResNet's rule
+    net = backbones.MobileNetV3Large(output_stride=16)
+    depthwise = [m for m in net.get_submodule("13").modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
+    assert [(m.stride[0], m.dilation[0]) for m in depthwise] == [(1, 2)]
+    reference = torchvision.models.mobilenet_v3_large(dilated=True).features[13]
+    theirs = [m for m in reference.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
+    assert [(m.stride[0], m.dilation[0]) for m in theirs] == [(1, 2)]
+
+
+def test_lesson_03_stage_conversion_and_mobilenet_block_are_the_package_ones():
+    from dlcourse.env import project_root
+    from dlcourse.notebook_tools import notebook_definitions
+
+    lesson = notebook_definitions(project_root() / "notebooks" / "03_backbone.ipynb")
+    for output_stride in (16, 8):
+        with torch.device("meta"):
+            by_hand = lesson["dilate_stages"](backbones.resnet(101, output_stride=32), output_stride)
+            package = backbones.resnet(101, output_stride=output_stride)
+        assert [str(m) for m in by_hand.modules()] == [str(m) for m in package.modules()]
+    mobile = backbones.MobileNetV3Large(output_stride=8).eval()
+    block = mobile.get_submodule("7")  # 40 -> 80, 3x3, no SE in the table, but stride 2 -> dilation 2
+    mine = lesson["MyInvertedResidual"](40, 3, 240, 80, nn.Hardswish, 2, 2, 64)
+    mine.block = nn.Sequential(*[m for i, m in enumerate(mine.block) if i != 2])  # block 7 has no SE
+    mine.load_state_dict(block.state_dict(), strict=True)
+    x = torch.randn(1, 40, 9, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(mine.eval()(x), block(x))

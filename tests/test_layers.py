@@ -169,3 +169,95 @@ def test_plot_aspp_and_its_static_explorer():
     fig = aspp_explorer(photo, interactive=False)
     assert "output stride 16: 6x5 feature cells" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "message"),
+    [
+        (lambda: layers.ASPP(64, 12), TypeError, r"ASPP\(atrous_rates=12\).*sequence.*\(6, 12, 18\)"),
+        (lambda: layers.ASPP(64, "6"), TypeError, r"atrous_rates='6'.*sequence"),
+        (lambda: layers.ASPP(64, None), TypeError, "atrous_rates=None"),
+        (lambda: layers.ASPP(64, ()), ValueError, "one or more"),
+        (lambda: layers.ASPP(64, (6, 12.5)), ValueError, "whole number"),
+        (lambda: layers.ASPP(64, (0, 6)), ValueError, "whole number >= 1"),
+        (lambda: layers.ASPP((64,), (6,)), TypeError, r"in_channels=\(64,\)"),
+        (lambda: layers.ASPP(64, (6,), out_channels=0), ValueError, "out_channels=0"),
+        (lambda: layers.ASPPv2(64, 21, 6), TypeError, r"ASPPv2\(atrous_rates=6\).*\(6, 12, 18, 24\)"),
+        (lambda: layers.ASPPv2(64, 0), ValueError, "num_classes=0"),
+        (lambda: layers.DeepLabHead(64, 21, 12), TypeError, r"DeepLabHead\(atrous_rates=12\)"),
+        (lambda: layers.DeepLabHead(64, 0), ValueError, "num_classes=0"),
+        (lambda: layers.DeepLabV3PlusHead(64, 24, 21, 6), TypeError, "atrous_rates=6"),
+        (lambda: layers.ConvBNReLU(4, 4, 3, dilation=0), ValueError, "dilation=0"),
+        (lambda: layers.ConvBNReLU(4, 4, 3.0), TypeError, "kernel_size=3.0"),
+        (lambda: layers.FCNHead(2, 21), ValueError, "at least 4 channels"),
+        (lambda: layers.LargeFOVHead(512, 21, dilation=0), ValueError, "dilation=0"),
+        (lambda: layers.LearnedUpsample(4, 3), ValueError, r"LearnedUpsample\(factor=3\)"),
+        (lambda: layers.bilinear_kernel(0, 2), ValueError, "channels=0"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_rates_may_be_any_sequence_of_whole_numbers():
+    import numpy as np
+
+    assert layers.ASPP(8, [6, 12]).atrous_rates == (6, 12)
+    assert layers.ASPP(8, np.array([3, 6])).atrous_rates == (3, 6)
+    assert layers.ASPPv2(8, 2, (np.int64(2),)).atrous_rates == (2,)
+
+
+def test_builders_pass_bad_rates_on_with_a_clear_error():
+    from dlcourse.models import build_model
+
+    with torch.device("meta"):
+        with pytest.raises(TypeError, match="atrous_rates=12"):
+            build_model("deeplabv3_resnet50", atrous_rates=12)
+        with pytest.raises(TypeError, match="atrous_rates=6"):
+            build_model("deeplabv2_resnet101", atrous_rates=6)
+        with pytest.raises(TypeError, match="atrous_rates=6"):
+            build_model("deeplabv3plus_resnet18", atrous_rates=6)
+
+
+def test_paper_head_is_torchvisions_head_without_its_3x3_layer():
+    # DeepLab-v3, section 3.3: ASPP (projection included) -> 1x1 conv to the classes
+    tv_head = layers.DeepLabHead(2048, 21, (12, 24, 36))
+    paper = nn.Sequential(layers.ASPP(2048, (12, 24, 36)), nn.Conv2d(256, 21, 1))
+    extra = sum(p.numel() for i in (1, 2, 3) for p in tv_head[i].parameters())
+    assert extra == 256 * 256 * 9 + 2 * 256
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(tv_head) - count(paper) == extra
+
+
+def test_plot_aspp_shows_every_tap_and_the_aspp_diagram_reads_the_module():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib import pyplot as plt
+
+    from dlcourse.widgets import aspp_taps, plot_aspp, plot_aspp_diagram
+
+    photo = np.zeros((96, 80, 3), dtype=np.uint8)
+    fig = plot_aspp(photo, rates=(1, 2, 9), output_stride=16)
+    ax = fig.axes[0]
+    corners, _ = aspp_taps(9, 16, (48, 40), (96, 80))
+    (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
+    assert x0 <= corners[:, 1].min() and corners[:, 1].max() + 16 <= x1  # no tap off the canvas
+    assert y0 <= corners[:, 0].min() and corners[:, 0].max() + 16 <= y1
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[-2].startswith("1x1") and labels[-1].startswith("image pooling")
+    plt.close(fig)
+
+    fig = plot_aspp_diagram(layers.ASPP(40, (3, 5)))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "features\n40 channels" in texts and "concat\n1024" in texts
+    assert "3x3 conv, rate 5\n-> 256" in texts and any(t.startswith("image pooling") for t in texts)
+    plt.close(fig)
+    fig = plot_aspp_diagram(layers.ASPPv2(40, 7, (2, 4)))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "sum" in texts and "7 class scores" in texts and "3x3 conv, rate 4\n-> 7" in texts
+    plt.close(fig)
+    with pytest.raises(TypeError, match="ASPP or ASPPv2"):
+        plot_aspp_diagram(nn.Conv2d(1, 1, 1))
