@@ -33,6 +33,7 @@ from dlcourse.layers import (
     FCNHead,
     LargeFOVHead,
     freeze_batchnorm,
+    positive_ints,
 )
 from dlcourse.weights import WEIGHTS, load_weights
 
@@ -202,6 +203,8 @@ def _builder(name: str, backbone_kind: str, default_os: int, make_head: HeadMake
     ) -> SegmentationModel:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes={num_classes!r}: give a positive integer (21 for VOC)")
+        if atrous_rates is not None:
+            atrous_rates = positive_ints(atrous_rates, "atrous_rates", name)
         backbone = _backbone(backbone_kind, output_stride, multi_grid)
         if weights_backbone is not None:
             source = backbone_kind if weights_backbone == "imagenet" else weights_backbone

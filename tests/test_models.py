@@ -233,3 +233,9 @@ def test_multi_grid_through_the_builder():
     assert [block.conv2.dilation[0] for block in model.backbone.layer4] == [2, 4, 8]
     with pytest.raises(ValueError, match="only ResNet"):
         models.build_model("deeplabv3plus_mobilenet", multi_grid=(1, 2, 4))
+
+
+def test_atrous_rates_must_be_a_sequence_for_every_builder():
+    with pytest.raises(TypeError, match=r"deeplabv1_largefov\(atrous_rates=12\)"):
+        models.build_model("deeplabv1_largefov", atrous_rates=12)
+    assert models.build_model("deeplabv1_largefov", atrous_rates=(12,)).classifier is not None
