@@ -504,7 +504,7 @@ def check_background_share(dataset, answer) -> CheckResult:
         "excluded) and divide the background count by the total.",
     )
 
-def _learner_call(function, *args):
+def _call_answer(function, *args):
     """Call the learner's ``function``: ``(result, None)``, or ``(None, hint)`` when it raised."""
     try:
         return function(*args), None
@@ -572,7 +572,7 @@ def _follow_crop(function, image, mask, crop, tag):
     from dlcourse.viz import VOID_INDEX
 
     height, width = mask.shape
-    result, hint = _learner_call(function, image.clone(), mask.clone(), crop)
+    result, hint = _call_answer(function, image.clone(), mask.clone(), crop)
     if hint:
         return hint
     try:
@@ -637,7 +637,7 @@ def check_class_shares(class_shares) -> CheckResult:
             masks.append(mask)
         labelled = torch.cat([m[m != VOID_INDEX] for m in masks])
         expected = torch.bincount(labelled, minlength=num_classes).double() / labelled.numel()
-        got, hint = _learner_call(class_shares, [m.clone() for m in masks], num_classes)
+        got, hint = _call_answer(class_shares, [m.clone() for m in masks], num_classes)
         if hint:
             return feedback(False, "", hint)
         try:
@@ -692,7 +692,7 @@ def check_rgb_to_labels(rgb_to_labels) -> CheckResult:
         expected_stranger = expected.copy()
         expected_stranger[0, 0] = VOID_INDEX
         for picture, truth in ((rgb, expected), (stranger, expected_stranger)):
-            got, hint = _learner_call(rgb_to_labels, picture.copy(), colors.copy())
+            got, hint = _call_answer(rgb_to_labels, picture.copy(), colors.copy())
             if hint:
                 return feedback(False, "", hint)
             got = np.asarray(got)
@@ -1110,7 +1110,7 @@ def check_pixel_loss(pixel_loss) -> CheckResult:
         target = torch.randint(0, k, (n, h, w), generator=generator)
         target[torch.rand(n, h, w, generator=generator) < 0.35] = 255
         expected = F.cross_entropy(logits, target, ignore_index=255)
-        got, hint = _learner_call(pixel_loss, logits.clone(), target.clone())
+        got, hint = _call_answer(pixel_loss, logits.clone(), target.clone())
         if hint:
             return feedback(False, "", hint)
         try:
@@ -1154,7 +1154,7 @@ def check_poly_schedule(poly_lr) -> CheckResult:
         for step in sorted({0, 1, warmup // 2, max(warmup - 1, 0), warmup, warmup + 3, total // 2,
                             total - 1}):  # fmt: skip
             expected = base_lr * schedule(step)
-            got, hint = _learner_call(poly_lr, step, total, base_lr, power, warmup)
+            got, hint = _call_answer(poly_lr, step, total, base_lr, power, warmup)
             if hint:
                 return feedback(False, "", hint)
             try:
@@ -1206,7 +1206,7 @@ def check_accumulate(accumulate) -> CheckResult:
         expected = [p.grad.clone() for p in model.parameters()]
         model.zero_grad(set_to_none=False)
         before = [p.detach().clone() for p in model.parameters()]
-        _, hint = _learner_call(accumulate, model, images.clone(), masks.clone(), passes)
+        _, hint = _call_answer(accumulate, model, images.clone(), masks.clone(), passes)
         if hint:
             return feedback(False, "", hint)
         if any(not torch.equal(p.detach(), b) for p, b in zip(model.parameters(), before, strict=True)):
@@ -1280,6 +1280,186 @@ def _confusion_tensor(values):
     import torch
 
     return torch.as_tensor(np.asarray(values), dtype=torch.int64)
+
+
+def _learner_call(fn, *args):
+    """Call the learner's ``fn``; return ``(result, None)`` or ``(None, feedback)`` if it raised."""
+    try:
+        return fn(*args), None
+    except Exception as err:  # the learner's code may fail in any way
+        return None, feedback(False, "", f"your function raised {type(err).__name__}: {err}")
+
+
+def _label_pairs(seed: int):
+    """Fresh ``(pred, target, num_classes)`` cases with void (255) pixels, one class never used."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    cases = []
+    for k, shape in ((3, (5, 7)), (5, (2, 6, 6)), (4, (9,))):
+        target = torch.randint(0, k - 1, shape, generator=generator)  # class k-1 never in target
+        pred = torch.randint(0, k, shape, generator=generator)
+        target[torch.rand(shape, generator=generator) < 0.2] = 255
+        cases.append((pred, target, k))
+    return cases
+
+
+def check_confusion_matrix(confusion_fn) -> CheckResult:
+    """Lesson 08: ``confusion_fn(pred, target, num_classes, ignore_index)`` counts a (K, K)
+    confusion matrix (rows: truth, columns: prediction, ``ignore_index`` pixels skipped).
+
+    It is called on label maps it has not seen (several shapes and K, void pixels, a class
+    that occurs only in the predictions) and compared with ``dlcourse.metrics.confusion_matrix``.
+    """
+    if unanswered(confusion_fn):
+        return NOT_ANSWERED
+    import torch
+
+    from dlcourse.metrics import confusion_matrix
+
+    for pred, target, k in _label_pairs(seed=8):
+        expected = confusion_matrix(pred, target, k, ignore_index=255)
+        got, failed = _learner_call(confusion_fn, pred.clone(), target.clone(), k, 255)
+        if failed is not None:
+            return failed
+        got = torch.as_tensor(np.asarray(got)).to(torch.int64)
+        if got.shape != expected.shape:
+            return feedback(False, "", f"for K={k} expected a {k}x{k} matrix, got shape "
+                            f"{tuple(got.shape)}; use torch.bincount(t * K + p, minlength=K * K)"
+                            ".reshape(K, K).")  # fmt: skip
+        if torch.equal(got, expected):
+            continue
+        if torch.equal(got, expected.T):
+            hint = "rows and columns are swapped: row = true class, column = predicted class."
+        elif int(got.sum()) == target.numel():
+            hint = ("void pixels were counted: keep only the pixels whose target is not "
+                    "ignore_index, in both pred and target, before counting.")  # fmt: skip
+        else:
+            hint = (f"for K={k} some counts differ (expected {expected.tolist()}, got "
+                    f"{got.tolist()}); count each (true, predicted) pair once.")  # fmt: skip
+        return feedback(False, "", hint)
+    return feedback(True, "your matrix equals dlcourse.metrics.confusion_matrix on label maps "
+                    "it had not seen.", "")  # fmt: skip
+
+
+def _confusion_cases(seed: int):
+    """Fresh confusion matrices: one with a class absent everywhere, one only predicted."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    cases = []
+    for k in (4, 6):
+        cm = torch.randint(0, 20, (k, k), generator=generator)
+        cm[k - 1, :] = 0  # class k-1: in no label ...
+        cm[:, k - 1] = 0  # ... and in no prediction: it has no IoU
+        cm[k - 2, :] = 0  # class k-2: never in the labels, but predicted
+        cm[0, k - 2] = 5
+        cases.append(cm)
+    return cases
+
+
+def check_miou_from_confusion(miou_fn) -> CheckResult:
+    """Lesson 08: ``miou_fn(cm)`` returns the mIoU of a (K, K) confusion matrix (rows: truth)
+    with classes absent from both labels and predictions left out, as ``dlcourse.metrics``."""
+    if unanswered(miou_fn):
+        return NOT_ANSWERED
+    from dlcourse.metrics import scores_from_confusion
+
+    for cm in _confusion_cases(seed=8):
+        expected = scores_from_confusion(cm)["miou"]
+        got, failed = _learner_call(miou_fn, cm.clone())
+        if failed is not None:
+            return failed
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return feedback(False, "", f"return one number, got {type(got).__name__}.")
+        if abs(got - expected) < 1e-6:
+            continue
+        cmf = cm.double()
+        tp, rows, cols = cmf.diag(), cmf.sum(1), cmf.sum(0)
+        iou = tp / (rows + cols - tp).clamp(min=1)
+        if abs(got - float(iou.mean())) < 1e-6:
+            hint = ("a class with no pixel in the labels and none in the predictions has no "
+                    "IoU (0 / 0); leave it out of the mean instead of counting it as 0.")  # fmt: skip
+        elif abs(got - float(iou[rows > 0].mean())) < 1e-6:
+            hint = ("a class that is only predicted (its row is empty, its column is not) has "
+                    "IoU 0 and counts: leave out only classes whose row and column are both empty.")  # fmt: skip
+        elif abs(got - float((tp / rows.clamp(min=1))[rows > 0].mean())) < 1e-6:
+            hint = "that is the mean class accuracy; IoU divides TP by TP + FP + FN."
+        else:
+            hint = (f"expected {expected:.4f}, got {got:.4f}: IoU = TP / (row sum + column sum "
+                    "- TP), averaged over the classes whose union is not empty.")  # fmt: skip
+        return feedback(False, "", hint)
+    return feedback(True, "the mean IoU agrees with dlcourse.metrics on matrices it had not seen, "
+                    "absent classes included.", "")  # fmt: skip
+
+
+def _tiny_segmenter(seed: int):
+    """A small random conv net returning ``{"out": logits}`` (4 classes), as the course's models."""
+    import torch
+    from torch import nn
+
+    class TinySegmenter(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 8, 5, padding=2), nn.ReLU(),
+                                      nn.Conv2d(8, 4, 3, padding=1))  # fmt: skip
+
+        def forward(self, x):
+            return {"out": self.body(x)}
+
+    with torch.random.fork_rng(devices=[]):  # the layers' own initialisation draws numbers
+        net = TinySegmenter()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    return net.eval()
+
+
+def check_flip_agreement(agreement_fn) -> CheckResult:
+    """Lesson 08: ``agreement_fn(model, image)`` returns the share of pixels whose label is the
+    same when the model sees ``image`` and when it sees the mirrored image (mapped back).
+
+    Checked on a small random network and pictures the learner has not seen, against
+    ``dlcourse.inference.predict``.
+    """
+    if unanswered(agreement_fn):
+        return NOT_ANSWERED
+    import torch
+
+    from dlcourse.inference import predict
+
+    model = _tiny_segmenter(seed=8)
+    generator = torch.Generator().manual_seed(8)
+    for shape in ((3, 24, 30), (3, 17, 17)):
+        image = torch.randn(shape, generator=generator)
+        plain = predict(model, image).argmax(0)
+        mirrored = predict(model, image.flip(-1))
+        expected = float((mirrored.flip(-1).argmax(0) == plain).double().mean())
+        got, failed = _learner_call(agreement_fn, model, image.clone())
+        if failed is not None:
+            return failed
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return feedback(False, "", f"return one number (a share in [0, 1]), got {type(got).__name__}.")
+        if abs(got - expected) < 1e-6:
+            continue
+        unflipped = float((mirrored.argmax(0) == plain).double().mean())
+        if abs(got - unflipped) < 1e-6:
+            hint = ("the mirrored prediction was compared without flipping it back: pixel x of "
+                    "the mirror is pixel W - 1 - x of the picture, so flip the prediction "
+                    "(dim -1) before comparing.")  # fmt: skip
+        elif abs(got - (1 - expected)) < 1e-6:
+            hint = "that is the share of pixels that disagree; return the share that agree."
+        else:
+            hint = (f"expected {expected:.4f}, got {got:.4f}: compare the label maps "
+                    "(argmax over classes) of the picture and of the flipped-back mirror.")  # fmt: skip
+        return feedback(False, "", hint)
+    return feedback(True, "averaging with the mirror can change the answer only on the pixels "
+                    "that do not agree.", "")  # fmt: skip
 
 
 # --- 09 CRF --------------------------------------------------------------------------

@@ -495,6 +495,23 @@ def synthetic_sample(size: int, rng: np.random.Generator) -> tuple[np.ndarray, n
     return np.clip(np.round(image), 0, 255).astype(np.uint8), mask
 
 
+def frame_distance(size: int) -> torch.Tensor:
+    """How far each pixel of a ``size`` x ``size`` synthetic picture is from its frame.
+
+    The distance is in the max-norm (that of a square receptive field) to the nearest
+    frame pixel of :func:`synthetic_sample`: 1 just inside the frame, 0 or less on it.
+    A unit centred on a pixel with a receptive field ``S`` pixels wide sees the frame
+    when ``distance <= (S - 1) // 2``.
+
+    Returns:
+        An ``(size, size)`` int64 tensor.
+    """
+    frame = max(2, size // 16)  # the frame width synthetic_sample draws
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    edge = torch.stack([rows, cols, size - 1 - rows, size - 1 - cols]).amin(0)
+    return edge - (frame - 1)
+
+
 def make_synthetic(root: str | Path, n_train: int = 200, n_val: int = 50, size: int = 64,
                    seed: int = 0) -> Path:  # fmt: skip
     """Write the synthetic set as a VOC-layout folder (PNG images, palette PNG masks).
