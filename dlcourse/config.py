@@ -188,7 +188,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 PRESET_SUMMARIES: dict[str, str] = {
     "fast": "DeepLab-v3 ResNet-18 on a 64-px synthetic set made on the fly, random weights; "
-    "needs nothing (no download, no --data); about 1 min on a 2-core CPU",
+    "needs nothing (no download, no --data); 150 steps, 1-2 min on an idle 2-core CPU",
     "colab": "DeepLab-v3+ ResNet-50 on VOC 2012 train, validated on 300 val ids, ImageNet "
     "backbone (98 MB, downloaded once); needs --data VOC2012 and a GPU; 2,000 steps, "
     "time on a T4 not yet measured (see benchmarks/train.md)",
