@@ -4,7 +4,8 @@
 the input (the test-time augmentation of DeepLab v3, https://arxiv.org/abs/1706.05587,
 Sec. 4.3); :func:`evaluate` scores a model on a data set with
 :class:`dlcourse.metrics.SegmentationMetrics`; :func:`with_output_stride` re-runs
-a trained model at another output stride; :func:`rank_images`,
+a trained model at another output stride and :func:`recompute_batchnorm` re-estimates
+its batch-norm statistics there; :func:`rank_images`,
 :func:`error_map`, :func:`show_error_gallery` and :func:`plot_confusion` show where
 it goes wrong.
 
@@ -186,6 +187,62 @@ def with_output_stride(
             f"{build_kwargs}; pass the name and builder arguments `model` was built with"
         ) from err
     return other.to(next(model.parameters()).device).eval()
+
+
+@torch.no_grad()
+def recompute_batchnorm(
+    model: nn.Module,
+    data: Dataset,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+) -> nn.Module:
+    """A copy of ``model`` whose batch-norm statistics are re-estimated on ``data``.
+
+    The running statistics a model ends training with are an exponential average of
+    the last training batches, gathered while the weights still moved and at the
+    output stride it was trained at. This re-estimates them with the final weights
+    (at the model's current output stride): every ``nn.BatchNorm2d`` is reset and
+    averages the batch statistics of all of ``data`` with equal weight. Frozen batch
+    norms (:class:`dlcourse.layers.FrozenBatchNorm2d`) keep theirs. Nothing is learnt.
+
+    Args:
+        model: a segmentation model; it is not changed.
+        data: ``(image, mask)`` pairs of equal size (use unaugmented training images).
+        batch_size: images per forward pass (>= 2: the ASPP image pooling needs two).
+        device: where to compute (``None``: the model's device).
+
+    Returns:
+        The copy, in eval mode, on ``model``'s device.
+    """
+    import copy
+
+    from dlcourse.layers import FrozenBatchNorm2d
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"recompute_batchnorm(batch_size={batch_size!r}): use an int >= 2")
+    if len(data) < 2:
+        raise ValueError("recompute_batchnorm(data=...): needs at least 2 images")
+    home = next(model.parameters()).device
+    device = get_device(device) if device is not None else home
+    other = copy.deepcopy(model).to(device)
+    norms = [m for m in other.modules()
+             if isinstance(m, nn.BatchNorm2d) and not isinstance(m, FrozenBatchNorm2d)]  # fmt: skip
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over all batches
+    other.train()
+    indices = list(range(len(data)))
+    batches = [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:  # one image cannot give a batch statistic
+        batches[-2].extend(batches.pop())
+    for batch in batches:
+        images = torch.stack([torch.as_tensor(data[i][0]) for i in batch]).to(device)
+        other(images)
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    return other.to(home).eval()
 
 
 def rank_images(

@@ -76,7 +76,9 @@ def lesson_model(
     import torch
 
     cfg = lesson_config() if cfg is None else cfg
-    workdir = cache_dir() / "lesson-data" if cache else Path(tempfile.mkdtemp(prefix="dlcourse-"))
+    data_key = hashlib.sha256(json.dumps(cfg.synthetic, sort_keys=True).encode()).hexdigest()[:8]
+    workdir = (cache_dir() / "lesson-data" / data_key if cache  # one folder per synthetic set
+               else Path(tempfile.mkdtemp(prefix="dlcourse-")))  # fmt: skip
     train_set, val_set = build_datasets(cfg, workdir)
     torch.manual_seed(cfg.seed)
     model = build_model_for(cfg)
