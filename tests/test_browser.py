@@ -22,6 +22,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = ROOT / "notebooks" / "02_atrous_convolution.ipynb"
 CHROMIUM = "/usr/bin/chromium"
+
+
+def _count_cells() -> tuple[int, int]:
+    """The lesson's number of code cells, and how many of its saved outputs remind the learner
+    to answer an exercise (all exercises start unanswered)."""
+    import json
+
+    cells = [c for c in json.loads(LESSON.read_text())["cells"] if c["cell_type"] == "code"]
+    text = ["".join(o.get("text", "")) for c in cells for o in c["outputs"]]
+    return len(cells), sum("replace the None with your answer" in t for t in text)
+
+
+CODE_CELLS, REMINDERS = _count_cells()
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -144,16 +157,24 @@ def test_dilation_slider_redraws_in_jupyterlab(request):
             page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
             page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
 
-            # the last cell prints the exercise reminder once the whole lesson has run
-            done = page.locator(".jp-OutputArea-output", has_text="replace the None with your answer")
+            # run-all is done when the last code cell shows the last execution count; read with
+            # textContent, since JupyterLab may not lay out cells that are off screen
+            last_prompt = f"[{CODE_CELLS}]:"
             try:
-                done.nth(3).wait_for(state="attached", timeout=150_000)
+                page.wait_for_function(
+                    "(want) => { const p = document.querySelectorAll('.jp-CodeCell .jp-InputPrompt');"
+                    " return p.length > 0 && p[p.length - 1].textContent.trim() === want; }",
+                    arg=last_prompt, timeout=150_000,
+                )  # fmt: skip
             except PlaywrightTimeout:
                 prompts = page.locator(".jp-InputPrompt").all_inner_texts()
                 page.screenshot(path=str(log.parent / "run_all.png"))
                 raise AssertionError(
                     f"lesson 02 did not finish; prompts {prompts}\n{log.read_text()[-3000:]}"
                 ) from None
+            # every unanswered exercise printed its reminder, as in the committed lesson
+            reminders = page.locator(".jp-OutputArea-output", has_text="replace the None with your answer")
+            assert reminders.count() == REMINDERS, f"{reminders.count()} reminders, expected {REMINDERS}"
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             assert errors.count() == 0, errors.first.inner_text()
 
