@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The crf extra (pydensecrf2, the reference C++ CRF) compiles from source; lessons work without it.
-	$(BIN)/python -m pip install -q -e '.[lab,test,crf]' || { \
+	$(BIN)/python -m pip install -q -e '.[lab,test,crf,export]' || { \
 		echo "note: pydensecrf2 could not be built; installing without it (lesson 09 skips the reference comparison)"; \
-		$(BIN)/python -m pip install -q -e '.[lab,test]'; }
+		$(BIN)/python -m pip install -q -e '.[lab,test,export]'; }
 	# Colab ships ipywidgets 7.7: keep a copy beside the venv so tests can prove the widgets work with it too
 	$(BIN)/python -m pip install -q --no-deps --upgrade --target $(VENV)/ipywidgets7 'ipywidgets==7.7.*' 'widgetsnbextension==3.6.*' 'jupyterlab_widgets==1.1.*' 'ipython_genutils==0.2.*'
 	touch $(STAMP)
