@@ -74,8 +74,22 @@ def make_optimizer(
     optimizer = torch.optim.SGD(
         params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
+    return optimizer, make_scheduler(optimizer, cfg)
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int = 0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """``cfg``'s :class:`PolyLR` schedule for ``optimizer``, positioned after ``step`` steps.
+
+    ``step > 0`` resumes a run: the learning rate becomes ``initial_lr * PolyLR(step)``,
+    with the schedule of ``cfg`` (which may be longer than the interrupted run's).
+    """
     schedule = PolyLR(cfg.steps, cfg.poly_power, cfg.warmup_steps)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    # LambdaLR sets last_epoch to its argument + 1 and the learning rate for that step
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule, last_epoch=step - 1)
 
 
 def segmentation_loss(
@@ -314,91 +328,132 @@ def fit(
 
     from dlcourse.inference import evaluate
 
-    evaluate_fn = evaluate_fn or evaluate
-    device = get_device(cfg.device)
-    rank, world = _rank_world()
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-    dtype = amp_dtype(cfg.amp, device)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    if world > 1 and cfg.sync_bn and device.type == "cuda":
-        convert_sync_batchnorm(model)  # SyncBatchNorm runs on CUDA only
-    model.to(device=device, memory_format=memory_format)
-    optimizer, scheduler = make_optimizer(model, cfg)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "eval": []}
-    start = 0
-    if resume is not None:
-        state = load_checkpoint(resume, map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        schedule = PolyLR(cfg.steps, cfg.poly_power, cfg.warmup_steps)  # cfg may run longer
-        scheduler.lr_lambdas = [schedule] * len(optimizer.param_groups)
-        for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
-            group["lr"] = base_lr * schedule(scheduler.last_epoch)
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        start, history = int(state["step"]), state["history"]
-    net = model
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    run = _Run.start(model, cfg, resume)
     stop = min(cfg.steps, stop_at if stop_at is not None else cfg.steps)
-    loader = train_loader(train_set, cfg, start, stop, rank, world, device.type == "cuda")
-    out = Path(out_dir) if out_dir is not None and rank == 0 else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    bar = tqdm(total=stop, initial=start, disable=not progress or rank != 0, desc="train")
+    loader = train_loader(train_set, cfg, run.step, stop, run.rank, run.world,
+                          run.device.type == "cuda")  # fmt: skip
+    out = _prepare_out_dir(out_dir, cfg) if run.rank == 0 else None
+    bar = tqdm(total=stop, initial=run.step, disable=not progress or run.rank != 0, desc="train")
     batches = iter(loader)
     model.train()
-    for step in range(start + 1, stop + 1):
-        optimizer.zero_grad(set_to_none=True)
+    for step in range(run.step + 1, stop + 1):
+        loss = run.train_step(batches, step)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{run.history['lr'][-1]:.2e}", refresh=False)
+        evaluating = step == stop or bool(cfg.eval_every and step % cfg.eval_every == 0)
+        if evaluating and run.world > 1:
+            run.share_batchnorm_statistics()
+        if evaluating and val_set is not None:
+            run.evaluate(val_set, evaluate_fn or evaluate)
+        if out is not None and (step == stop or (cfg.checkpoint_every
+                                                 and step % cfg.checkpoint_every == 0)):  # fmt: skip
+            run.save(out)
+    bar.close()
+    return run.history
+
+
+def _prepare_out_dir(out_dir: str | Path | None, cfg: TrainConfig) -> Path | None:
+    """Make ``out_dir`` and write the run's ``config.json`` there (``None``: no files)."""
+    if out_dir is None:
+        return None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    return out
+
+
+class _Run:
+    """The state of one training run, and the named steps :func:`fit` takes with it."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig) -> None:
+        self.model, self.cfg = model, cfg
+        self.rank, self.world = _rank_world()
+        device = get_device(cfg.device)
+        if device.type == "cuda" and self.world > 1:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.rank)))
+        self.device, self.dtype = device, amp_dtype(cfg.amp, device)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        if self.world > 1 and cfg.sync_bn and device.type == "cuda":
+            convert_sync_batchnorm(model)  # SyncBatchNorm runs on CUDA only
+        model.to(device=device, memory_format=self.memory_format)
+        self.optimizer, self.scheduler = make_optimizer(model, cfg)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
+        self.history: dict[str, list] = {"step": [], "loss": [], "lr": [], "eval": []}
+        self.step = 0
+        self.net = model
+
+    @classmethod
+    def start(cls, model: nn.Module, cfg: TrainConfig, resume: str | Path | None) -> _Run:
+        """A new run, or the run saved in the checkpoint ``resume``; wrapped in DDP if needed."""
+        run = cls(model, cfg)
+        if resume is not None:
+            run.load(resume)
+        if run.world > 1:
+            ids = [run.device.index] if run.device.type == "cuda" else None
+            run.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return run
+
+    def load(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by :meth:`save`."""
+        state = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.step, self.history = int(state["step"]), state["history"]
+        # the schedule is a function of the step: rebuilt from cfg (which may run longer)
+        self.scheduler = make_scheduler(self.optimizer, self.cfg, step=self.step)
+
+    def train_step(self, batches: Iterator, step: int) -> float:
+        """One optimizer step over ``cfg.accumulate`` batches; returns the mean loss."""
+        cfg, device = self.cfg, self.device
+        self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for micro in range(cfg.accumulate):
             images, masks = next(batches)
-            images = images.to(device, non_blocking=True, memory_format=memory_format)
+            images = images.to(device, non_blocking=True, memory_format=self.memory_format)
             masks = masks.to(device, non_blocking=True)
             last = micro == cfg.accumulate - 1
-            sync = net.no_sync() if world > 1 and not last else nullcontext()
-            with sync:
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    outputs = net(images)
+            with self.net.no_sync() if self.world > 1 and not last else nullcontext():
+                with torch.autocast(device.type, dtype=self.dtype, enabled=self.dtype is not None):
+                    outputs = self.net(images)
                 loss = segmentation_loss(outputs, masks, cfg.aux_weight, cfg.ignore_index)
-                scaler.scale(loss / cfg.accumulate).backward()
+                self.scaler.scale(loss / cfg.accumulate).backward()
             total += loss.item() / cfg.accumulate
         if not math.isfinite(total):
             raise FloatingPointError(
                 f"step {step}: the loss is {total}; lower lr (now {cfg.lr}) or use amp='bf16'"
             )
-        scaler.step(optimizer)
-        scaler.update()
-        history["lr"].append(optimizer.param_groups[0]["lr"])
-        scheduler.step()
-        history["step"].append(step)
-        history["loss"].append(total)
-        bar.update(1)
-        bar.set_postfix(loss=f"{total:.3f}", lr=f"{history['lr'][-1]:.2e}", refresh=False)
-        at_end = step == stop
-        if world > 1 and (at_end or (cfg.eval_every and step % cfg.eval_every == 0)):
-            for buffer in model.buffers():  # BN statistics: every rank takes rank 0's
-                dist.broadcast(buffer, src=0)
-        if val_set is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or at_end):
-            scores = evaluate_fn(model, val_set, cfg.num_classes, device=device,
-                                 ignore_index=cfg.ignore_index)  # fmt: skip
-            history["eval"].append({"step": step, **_scalars(scores)})
-            model.train()
-        if out is not None and ((cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
-                                or at_end):  # fmt: skip
-            save_checkpoint(out / CHECKPOINT_NAME, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "rng": rng_state(), "step": step, "history": history, "config": cfg.to_dict(),
-            })  # fmt: skip
-            (out / "history.json").write_text(json.dumps(history))
-    bar.close()
-    return history
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.history["lr"].append(self.optimizer.param_groups[0]["lr"])
+        self.scheduler.step()
+        self.history["step"].append(step)
+        self.history["loss"].append(total)
+        self.step = step
+        return total
+
+    def share_batchnorm_statistics(self) -> None:
+        """Under DDP, every rank takes rank 0's batch-norm statistics (before evaluating)."""
+        for buffer in self.model.buffers():
+            dist.broadcast(buffer, src=0)
+
+    def evaluate(self, val_set: Dataset, evaluate_fn: Callable[..., dict]) -> None:
+        """Score ``val_set`` and append the scalars to the history."""
+        scores = evaluate_fn(self.model, val_set, self.cfg.num_classes, device=self.device,
+                             ignore_index=self.cfg.ignore_index)  # fmt: skip
+        self.history["eval"].append({"step": self.step, **_scalars(scores)})
+        self.model.train()
+
+    def save(self, out: Path) -> None:
+        """Write ``last.pt`` (atomically) and ``history.json`` into ``out``."""
+        save_checkpoint(out / CHECKPOINT_NAME, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": rng_state(), "step": self.step, "history": self.history,
+            "config": self.cfg.to_dict(),
+        })  # fmt: skip
+        (out / "history.json").write_text(json.dumps(self.history))
 
 
 def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
@@ -413,7 +468,12 @@ def build_datasets(cfg: TrainConfig, workdir: str | Path) -> tuple[Dataset, Data
     """The training and validation sets that ``cfg`` describes, with the course's transforms.
 
     ``cfg.data == "synthetic"`` writes the synthetic set under ``workdir/synthetic``;
-    otherwise ``cfg.data`` is a folder in VOC layout (``JPEGImages/``, ...).
+    otherwise ``cfg.data`` is a folder in VOC layout (``JPEGImages/``, ...) or a folder of
+    your own in the :class:`dlcourse.data.FolderDataset` layout (``images/``, ``masks/``,
+    ``classes.json``). A folder of your own has no split files, so it is split by a fixed
+    rule: of the names in sorted order, every fifth (the 5th, 10th, ...) validates and the
+    others train (at least one of each: a folder needs 2 pairs or more). Then
+    ``cfg.train_subset`` and ``cfg.val_subset`` select within each part, as for VOC.
     """
     from dlcourse.data import VOCDataset, eval_transforms, make_synthetic, train_transforms
 
@@ -430,13 +490,40 @@ def build_datasets(cfg: TrainConfig, workdir: str | Path) -> tuple[Dataset, Data
         return tuple(value) if isinstance(value, list) and value[:1] == ["random"] else value
 
     train_tf = train_transforms(cfg.crop_size, cfg.scale_range)
-    train_set = VOCDataset(root, cfg.train_split, subset(cfg.train_subset), train_tf)
-    val_set = VOCDataset(root, cfg.val_split, subset(cfg.val_subset), eval_transforms())
+    if (Path(root) / "images").is_dir() and not (Path(root) / "JPEGImages").is_dir():
+        train_set, val_set = _folder_datasets(Path(root), cfg, subset, train_tf, eval_transforms())
+    else:
+        train_set = VOCDataset(root, cfg.train_split, subset(cfg.train_subset), train_tf)
+        val_set = VOCDataset(root, cfg.val_split, subset(cfg.val_subset), eval_transforms())
     if train_set.num_classes != cfg.num_classes:
         raise ValueError(
             f"TrainConfig.num_classes={cfg.num_classes} but {root} has "
             f"{train_set.num_classes} classes; set num_classes={train_set.num_classes}"
         )
+    return train_set, val_set
+
+
+def folder_split(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split a folder's names (sorted) by the fixed rule: every fifth validates, the rest train."""
+    names = sorted(names)
+    if len(names) < 2:
+        raise ValueError(
+            f"your data folder holds {len(names)} image/mask pair(s); it needs at least 2 "
+            "(one to train on, one to validate)"
+        )
+    val = names[4::5] or names[-1:]
+    chosen = set(val)
+    return [n for n in names if n not in chosen], val
+
+
+def _folder_datasets(root: Path, cfg: TrainConfig, subset, train_tf, val_tf):
+    """Training and validation :class:`dlcourse.data.FolderDataset` of a folder of your own."""
+    from dlcourse.data import FolderDataset, select_ids
+
+    names = FolderDataset(root).ids  # checks the layout, the classes file and the pairs
+    train_names, val_names = folder_split(names)
+    train_set = FolderDataset(root, select_ids(train_names, subset(cfg.train_subset)), train_tf)
+    val_set = FolderDataset(root, select_ids(val_names, subset(cfg.val_subset)), val_tf)
     return train_set, val_set
 
 
