@@ -12,6 +12,7 @@ Used in: 06, 07, 08.
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,8 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from dlcourse.env import num_workers
-from dlcourse.viz import VOC_CLASSES, VOC_PALETTE, VOID_INDEX, voc_colormap
+from dlcourse.env import cache_dir, num_workers
+from dlcourse.voc import VOC_CLASSES, VOC_PALETTE, VOID_COLOR, VOID_INDEX, voc_colormap
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,7 +79,7 @@ def read_mask(
 
     Palette ("P") and grey-scale PNGs give their stored indices unchanged (VOC's
     palette PNGs store class indices, not colours). An RGB mask needs ``palette``:
-    each colour is looked up in it, and :data:`dlcourse.viz.VOID_COLOR` becomes ``void``.
+    each colour is looked up in it, and :data:`dlcourse.voc.VOID_COLOR` becomes ``void``.
     """
     path = Path(path)
     mode, array = _open_image(path, "mask", "re-export it")
@@ -102,8 +103,6 @@ def colors_to_labels(
     Colour ``palette[k]`` becomes k, the VOC void colour becomes ``void``; any other
     colour raises (naming ``source``).
     """
-    from dlcourse.viz import VOID_COLOR
-
     codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
     palette = np.asarray(palette, dtype=np.int64)
     keys = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
@@ -312,10 +311,6 @@ def find_voc(*candidates: str | Path | None) -> Path | None:
     (``<cache>/VOCdevkit/VOC2012``). Returns ``None`` when none is found; nothing is
     downloaded.
     """
-    import os
-
-    from dlcourse.env import cache_dir
-
     places = [*candidates, os.environ.get("DLCOURSE_VOC"), cache_dir() / "VOCdevkit" / "VOC2012"]
     for place in places:
         if place is None or str(place) == "":

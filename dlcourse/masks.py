@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from dlcourse.data import IMAGE_SUFFIXES, colors_to_labels, load_classes
-from dlcourse.viz import VOC_PALETTE, VOID_INDEX
+from dlcourse.voc import VOC_PALETTE, VOID_INDEX
 
 INDEX_MODES = ("P", "L", "I", "I;16")
 

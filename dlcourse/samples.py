@@ -19,7 +19,7 @@ from matplotlib import cbook
 from PIL import Image, ImageDraw
 
 from dlcourse.env import data_dir
-from dlcourse.viz import VOC_CLASSES, VOID_INDEX
+from dlcourse.voc import VOC_CLASSES, VOID_INDEX
 
 
 def sample_photo(name: str = "grace_hopper.jpg") -> np.ndarray:

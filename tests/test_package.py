@@ -17,7 +17,7 @@ PACKAGE = Path(dlcourse.__file__).parent
 # env -> rf, viz -> layers -> backbones -> models; data, metrics -> train;
 # crf needs only torch; widgets sit on top; checks may import anything.
 LEVELS = {
-    "env": 0, "notebook_tools": 0, "crf": 0, "lattice": 0,
+    "env": 0, "voc": 0, "notebook_tools": 0, "crf": 0, "lattice": 0,
     "rf": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1, "weights": 1,
     "samples": 2, "layers": 2, "data": 2,
     "backbones": 3, "costs": 3, "masks": 3,
@@ -134,8 +134,8 @@ def test_runtime_dependencies_are_only_what_the_lessons_import():
     extras = _pyproject()["project"]["optional-dependencies"]
     assert [_name(r) for r in extras["lab"]] == ["jupyterlab"]
     makefile = (PACKAGE.parent / "Makefile").read_text()
-    assert ".[lab,test,crf]" in makefile and ".[lab,test]" in makefile
-    assert "-e .[lab,test]" in (PACKAGE.parent / "environment.yml").read_text()
+    assert ".[lab,test,crf,export]" in makefile and ".[lab,test,export]" in makefile
+    assert "-e .[lab,test,export]" in (PACKAGE.parent / "environment.yml").read_text()
 
 
 def test_the_colab_cell_never_touches_torch():
@@ -148,3 +148,10 @@ def test_the_colab_cell_never_touches_torch():
     runtime = [r for r in _pyproject()["project"]["dependencies"]
                if _name(r) not in {"torch", "torchvision"}]  # fmt: skip
     assert list(COLAB_REQUIREMENTS) == runtime  # the same specifiers as pyproject.toml
+
+
+def test_data_loading_needs_no_plotting_library():
+    """DataLoader workers import dlcourse.data: it must not pull in matplotlib."""
+    code = "import sys, dlcourse.data, dlcourse.voc; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
