@@ -318,3 +318,20 @@ def test_check_accumulate(capsys):
         assert not checks.check_accumulate(wrong)
         assert hint in capsys.readouterr().out
     assert not checks.check_accumulate(None)
+
+
+def test_lesson_07_checkers(capsys):
+    from dlcourse import checks
+
+    assert checks.check_poly_lr(0.007, 7500, 30000, 0.007 * 0.75**0.9)
+    assert not checks.check_poly_lr(0.007, 7500, 30000, 0.007 * 0.75)
+    assert not checks.check_poly_lr(0.007, 7500, 30000, None)
+    assert "Not answered yet" in capsys.readouterr().out
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 2, 2)
+    target = torch.tensor([[[0, 255], [1, 2]]])
+    kept = -logits.log_softmax(1)[0, [0, 1, 2], [0, 1, 1], [0, 0, 1]].mean()
+    assert checks.check_ignored_loss(logits, target, float(kept))
+    assert not checks.check_ignored_loss(logits, target, float(kept) * 3 / 4)  # divided by 4
+    assert checks.check_effective_batch(4, 2, 4, 32)
+    assert not checks.check_effective_batch(4, 2, 4, 8)

@@ -1,4 +1,4 @@
-"""Tests of dlcourse.train and dlcourse.config: schedule, loss, checkpoints, exact resume, DDP."""
+"""Tests of dlcourse.train: schedule, loss, checkpoints, exact resume, DDP, the command line."""
 
 import json
 import math
@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from dlcourse import train as T
-from dlcourse.config import PRESETS, TrainConfig, load_config, parse_overrides, preset
+from dlcourse.config import TrainConfig, load_config, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,69 +121,6 @@ def test_amp_dtype_choices():
     assert T.amp_dtype("off", cpu) is None and T.amp_dtype("auto", cpu) is None
     assert T.amp_dtype("bf16", cpu) is torch.bfloat16
     assert T.amp_dtype("fp16", cpu) is torch.float16
-
-
-# ---- config ------------------------------------------------------------------------------
-
-
-def test_presets_hold_the_published_recipe():
-    full = preset("full")
-    assert (full.train_split, full.crop_size, full.batch_size, full.steps) == (
-        "train",  # every VOC 2012 download has it; train_aug is one --set away
-        513,
-        16,
-        30000,
-    )
-    assert full.lr == 0.007 and full.poly_power == 0.9
-    assert full.weights_backbone == "imagenet" and not full.freeze_bn and full.sync_bn
-    assert (full.val_split, full.val_subset) == ("val", None)
-    colab = preset("colab")
-    assert (colab.crop_size, colab.batch_size, colab.amp) == (321, 8, "auto")
-    assert (colab.train_split, colab.val_split, colab.val_subset) == ("train", "val", ["random", 300, 0])
-    assert colab.weights_backbone == "imagenet" and colab.freeze_bn == "pretrained"
-    fast = preset("fast")
-    # offline, and on whatever device there is (a GPU when present)
-    assert fast.data == "synthetic" and fast.device is None and fast.weights_backbone is None
-    assert set(PRESETS) == {"fast", "colab", "full"}
-
-
-def test_config_file_and_overrides(tmp_path):
-    path = tmp_path / "run.json"
-    path.write_text(json.dumps({"preset": "colab", "steps": 300, "data": "/data/voc"}))
-    cfg = load_config(path, parse_overrides(["lr=0.02", 'model_kwargs={"output_stride": 8}']))
-    assert (cfg.steps, cfg.lr, cfg.crop_size, cfg.data) == (300, 0.02, 321, "/data/voc")
-    assert cfg.model_kwargs == {"output_stride": 8}
-    assert parse_overrides(["amp=bf16", "val_subset=null"]) == {"amp": "bf16", "val_subset": None}
-    assert load_config(cfg.to_dict()) == cfg
-    assert cfg.replace(steps=500).steps == 500
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"steps": 0}, "steps"),
-        ({"amp": "fp8"}, "amp"),
-        ({"warmup_steps": 10, "steps": 10}, "warmup_steps"),
-        ({"lr": -1.0}, "lr"),
-        ({"scale_range": (2.0, 0.5)}, "scale_range"),
-        ({"stepz": 3}, "unknown setting"),
-    ],
-)
-def test_bad_settings_name_themselves(changes, message):
-    with pytest.raises(ValueError, match=message):
-        tiny_config(**changes)
-
-
-def test_bad_config_sources(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_config(tmp_path / "nope.json")
-    (tmp_path / "bad.json").write_text("{steps: 3")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        load_config(tmp_path / "bad.json")
-    with pytest.raises(ValueError, match="key=value"):
-        parse_overrides(["steps"])
-    with pytest.raises(ValueError, match="unknown preset"):
-        preset("huge")
 
 
 # ---- checkpoints, random states, data order ----------------------------------------------
@@ -354,31 +291,6 @@ def test_ddp_two_processes_on_cpu_end_with_identical_weights(tmp_path):
     assert not torch.equal(rank0["head.weight"], TinyNet().head.weight.detach())
 
 
-def test_lesson_07_checkers(capsys):
-    from dlcourse import checks
-
-    assert checks.check_poly_lr(0.007, 7500, 30000, 0.007 * 0.75**0.9)
-    assert not checks.check_poly_lr(0.007, 7500, 30000, 0.007 * 0.75)
-    assert not checks.check_poly_lr(0.007, 7500, 30000, None)
-    assert "Not answered yet" in capsys.readouterr().out
-    torch.manual_seed(0)
-    logits = torch.randn(1, 3, 2, 2)
-    target = torch.tensor([[[0, 255], [1, 2]]])
-    kept = -logits.log_softmax(1)[0, [0, 1, 2], [0, 1, 1], [0, 0, 1]].mean()
-    assert checks.check_ignored_loss(logits, target, float(kept))
-    assert not checks.check_ignored_loss(logits, target, float(kept) * 3 / 4)  # divided by 4
-    assert checks.check_effective_batch(4, 2, 4, 32)
-    assert not checks.check_effective_batch(4, 2, 4, 8)
-
-
-def test_shipped_config_files_load():
-    files = sorted((ROOT / "configs").glob("*.json"))
-    assert files, "configs/ holds example settings"
-    for path in files:
-        cfg = load_config(path)
-        assert cfg.data, f"{path.name} names its data folder"
-
-
 def test_resume_into_a_longer_schedule(tmp_path):
     torch.manual_seed(0)
     T.fit(TinyNet(), ToyData(), tiny_config(steps=4), out_dir=tmp_path, progress=False)
@@ -480,19 +392,43 @@ def test_build_model_for_passes_the_backbone_settings(tmp_path):
         preset("fast", weights_backbone=5)
 
 
-def test_lesson_model_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch):
-    from dlcourse import zoo
+# --- build_datasets on a folder of your own (FolderDataset layout) --------------------------
 
-    monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path))
-    cfg = zoo.lesson_config(fast=True).replace(
-        steps=3, warmup_steps=0, eval_every=0, synthetic={"n_train": 4, "n_val": 2, "size": 32, "seed": 0},
-        crop_size=32, batch_size=2, device="cpu",
-    )  # fmt: skip
-    first = zoo.lesson_model(cfg)
-    assert not first.from_cache and zoo.checkpoint_path(cfg).is_file()
-    again = zoo.lesson_model(cfg)
-    assert again.from_cache and again.history["loss"] == first.history["loss"]
-    for key, value in first.model.state_dict().items():
-        assert torch.equal(value, again.model.state_dict()[key]), key
-    assert zoo.checkpoint_path(cfg.replace(steps=4)) != zoo.checkpoint_path(cfg)
-    assert (zoo.lesson_config(fast=False).steps, zoo.lesson_config(fast=True).steps) == (300, 30)
+
+def _own_folder(root, n):
+    from PIL import Image
+
+    from dlcourse.data import write_classes
+
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        Image.fromarray(np.full((24, 24, 3), 10 * i, dtype=np.uint8)).save(root / "images" / f"p{i:02d}.png")
+        mask = np.zeros((24, 24), dtype=np.uint8)
+        mask[8:16, 8:16] = 1
+        Image.fromarray(mask).save(root / "masks" / f"p{i:02d}.png")
+    write_classes(root / "classes.json", ["background", "thing"])
+    return root
+
+
+def test_build_datasets_reads_a_folder_of_your_own_and_splits_every_fifth(tmp_path):
+    root = _own_folder(tmp_path / "mine", 12)
+    cfg = preset("fast", data=str(root), num_classes=2, crop_size=24)
+    train_set, val_set = T.build_datasets(cfg, tmp_path)
+    assert val_set.ids == ["p04", "p09"]  # the 5th and the 10th name in sorted order
+    assert train_set.ids == [f"p{i:02d}" for i in range(12) if i not in (4, 9)]
+    image, mask = train_set[0]
+    assert tuple(image.shape) == (3, 24, 24) and image.dtype == torch.float32
+    assert set(torch.unique(val_set[0][1]).tolist()) == {0, 1}
+    subsets = T.build_datasets(cfg.replace(train_subset=3, val_subset=["p09"]), tmp_path)
+    assert subsets[0].ids == ["p00", "p01", "p02"] and subsets[1].ids == ["p09"]
+    assert T.folder_split(["b", "a"]) == (["a"], ["b"])  # fewer than 5: the last name validates
+
+
+def test_build_datasets_folder_errors(tmp_path):
+    one = _own_folder(tmp_path / "one", 1)
+    with pytest.raises(ValueError, match="holds 1 image/mask pair.*at least 2"):
+        T.build_datasets(preset("fast", data=str(one), num_classes=2), tmp_path)
+    root = _own_folder(tmp_path / "mine", 6)
+    with pytest.raises(ValueError, match="num_classes=4 but .* has 2 classes"):
+        T.build_datasets(preset("fast", data=str(root), num_classes=4), tmp_path)
