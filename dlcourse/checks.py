@@ -5,7 +5,7 @@ Each ``check_*`` function takes the learner's answer, prints whether it is right
 when the answer is right and adds no clutter below the printed message. Expected values are
 computed from the package, not typed in, so the checks and the lessons cannot drift.
 
-Used in: 00-09.
+Used in: 00-10.
 """
 
 from __future__ import annotations
@@ -1533,3 +1533,250 @@ def check_splat_corners(dim: int, answer: int):
         "The permutohedral lattice tiles space with simplices; a simplex in d dimensions has "
         "d + 1 corners.",
     )
+
+
+# --- 05 upsampling and decoder: atrous separable convolution --------------------------
+
+
+def check_separable_params(in_channels: int, out_channels: int, answer: int) -> CheckResult:
+    """Lesson 05: weights of a 3x3 atrous separable conv (depthwise + pointwise, no BN, no bias)."""
+    if unanswered(answer):
+        return NOT_ANSWERED
+    from dlcourse.layers import AtrousSeparableConv2d
+
+    block = AtrousSeparableConv2d(in_channels, out_channels)
+    expected = block.depthwise[0].weight.numel() + block.pointwise[0].weight.numel()
+    value = whole_number(answer)
+    hint = "Depthwise: one 3x3 filter per input channel; pointwise: a 1x1 conv from every input to every output channel."
+    if value == 9 * in_channels * out_channels:
+        hint = "That is the dense 3x3 conv; the separable one filters each channel once, then mixes."
+    elif value == 9 * in_channels:
+        hint = "That is only the depthwise part; add the pointwise 1x1 conv."
+    elif value == in_channels * out_channels:
+        hint = "That is only the pointwise part; add the depthwise 3x3 filters."
+    return feedback(
+        value == expected,
+        f"9 x {in_channels} + {in_channels} x {out_channels} = {expected:,} weights, against "
+        f"{9 * in_channels * out_channels:,} for a dense 3x3 conv.",
+        hint,
+    )
+
+
+def check_atrous_separable_conv(separable_conv) -> CheckResult:
+    """Lesson 05: ``separable_conv(x, depthwise, pointwise, dilation)`` is an atrous separable conv.
+
+    ``x`` is ``(N, C, H, W)``, ``depthwise`` ``(C, 1, 3, 3)``, ``pointwise`` ``(K, C, 1, 1)``;
+    the output ``(N, K, H, W)`` keeps the size. The check runs the learner's function on
+    shapes and rates the lesson does not use and compares it with ``F.conv2d`` (grouped,
+    then 1x1), without batch norm or ReLU.
+    """
+    if unanswered(separable_conv):
+        return NOT_ANSWERED
+    import torch
+    from torch.nn import functional as F
+
+    if not callable(separable_conv):
+        return feedback(False, "", "Give a function: def separable_conv(x, depthwise, pointwise, dilation): ...")
+    generator = torch.Generator().manual_seed(5)
+    cases = [((1, 3, 9, 9), 4, 2), ((2, 5, 11, 8), 2, 3), ((1, 6, 13, 15), 7, 1)]  # x, K, rate
+    for (n, c, h, w), k_out, rate in cases:
+        x = torch.randn(n, c, h, w, generator=generator, dtype=torch.float64)
+        depthwise = torch.randn(c, 1, 3, 3, generator=generator, dtype=torch.float64)
+        pointwise = torch.randn(k_out, c, 1, 1, generator=generator, dtype=torch.float64)
+        expected = F.conv2d(F.conv2d(x, depthwise, padding=rate, dilation=rate, groups=c), pointwise)
+        case = f"x {tuple(x.shape)}, depthwise {tuple(depthwise.shape)}, pointwise {tuple(pointwise.shape)}, dilation {rate}"
+        try:
+            got = separable_conv(x.clone(), depthwise.clone(), pointwise.clone(), rate)
+        except Exception as err:  # the learner's code may fail in any way
+            hint = f"for {case} it raised {type(err).__name__}: {err}"
+            if "groups" in str(err) or "expected input" in str(err):
+                hint += " (a depthwise conv needs groups=C: one filter per channel)"
+            return feedback(False, "", hint)
+        if got is None:  # the exercise's template still returns None
+            unanswered(None)
+            return NOT_ANSWERED
+        if not isinstance(got, torch.Tensor):
+            return feedback(False, "", f"for {case} it returned a {type(got).__name__}, not a tensor.")
+        if got.shape != expected.shape:
+            return feedback(
+                False, "", f"for {case} expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; "
+                "a 3x3 conv with dilation r keeps the size with padding r."
+            )
+        if not torch.allclose(got.to(expected.dtype), expected, atol=1e-8, rtol=1e-6):
+            return feedback(
+                False, "", f"for {case} the shape is right but the values differ: the depthwise conv "
+                "takes dilation=r, padding=r and groups=C; the pointwise conv then needs no padding."
+            )
+    return feedback(True, f"matches the grouped + 1x1 F.conv2d on {len(cases)} inputs it had not seen.", "")
+
+
+# --- 10 capstone ----------------------------------------------------------------------
+
+
+def check_pareto_front(front_fn) -> CheckResult:
+    """Lesson 10: ``front_fn(costs, scores)`` returns the Pareto front's indices, cheapest first.
+
+    Tried on point sets the lesson does not show (ties, a dominated cheapest point, one
+    point), against :func:`dlcourse.family.pareto_front`.
+    """
+    if unanswered(front_fn):
+        return NOT_ANSWERED
+    from dlcourse.family import pareto_front
+
+    if not callable(front_fn):
+        return feedback(False, "", "Give a function: def my_pareto_front(costs, scores): ...")
+    cases = [
+        ([5.0, 1.0, 3.0, 2.0, 4.0], [60.0, 40.0, 65.0, 55.0, 70.0]),
+        ([2.0, 2.0, 1.0, 6.0, 3.0, 6.0], [50.0, 50.0, 30.0, 80.0, 49.0, 75.0]),
+        ([4.0, 1.0, 2.0], [10.0, 20.0, 15.0]),
+        ([7.0], [33.0]),
+    ]
+    for costs, scores in cases:
+        expected = pareto_front(costs, scores)
+        case = f"costs {costs}, scores {scores}"
+        try:
+            got = front_fn(list(costs), list(scores))
+        except Exception as err:  # the learner's code may fail in any way
+            return feedback(False, "", f"for {case} it raised {type(err).__name__}: {err}")
+        try:
+            got = [int(i) for i in got]
+        except (TypeError, ValueError):
+            return feedback(False, "", f"for {case} it returned {got!r}; return a list of indices")
+        if got == expected:
+            continue
+        reversed_cost = pareto_front([-c for c in costs], scores)
+        if sorted(got) == sorted(expected):
+            hint = f"the right points, in the wrong order: sort them by cost, cheapest first ({expected})."
+        elif sorted(got) == sorted(reversed_cost):
+            hint = f"for {case} you treated a higher cost as better; lower cost and higher score win."
+        elif set(got) < set(expected) and len(got) == 1:
+            hint = (f"for {case} you returned one point; the front holds every point that no other beats "
+                    f"on both cost and score ({expected}).")
+        elif set(got) < set(expected):
+            hint = (f"for {case} point(s) {sorted(set(expected) - set(got))} are missing: a point is beaten "
+                    "only by one at least as cheap AND at least as good, better in one of the two "
+                    "(two equal points are both kept).")
+        else:
+            hint = (f"for {case} point(s) {sorted(set(got) - set(expected))} are beaten by a point that is "
+                    "at least as cheap and at least as good.")
+        return feedback(False, "", hint)
+    return feedback(True, f"it agrees with dlcourse.family.pareto_front on {len(cases)} point sets.", "")
+
+
+def check_class_weights(weights_fn) -> CheckResult:
+    """Lesson 10: ``weights_fn(pixels)`` returns median-frequency class weights.
+
+    Compared, on pixel counts the lesson does not use (one class absent), with
+    :meth:`dlcourse.masks.MaskReport.class_weights`.
+    """
+    if unanswered(weights_fn):
+        return NOT_ANSWERED
+    from pathlib import Path
+
+    from dlcourse.masks import MaskReport
+
+    if not callable(weights_fn):
+        return feedback(False, "", "Give a function: def my_class_weights(pixels): ...")
+    cases = [np.array([9000, 600, 300, 100]), np.array([5000, 0, 2500, 1250, 250])]
+    for pixels in cases:
+        expected = MaskReport(Path("."), len(pixels), 0, pixels=pixels.copy()).class_weights()
+        try:
+            got = np.asarray(weights_fn(pixels.copy()), dtype=np.float64)
+        except Exception as err:  # the learner's code may fail in any way
+            return feedback(False, "", f"for pixels {pixels.tolist()} it raised {type(err).__name__}: {err}")
+        if got.shape != expected.shape:
+            return feedback(False, "", f"for pixels {pixels.tolist()} expected {len(pixels)} weights, got shape {got.shape}")
+        if np.allclose(got, expected, atol=1e-6):
+            continue
+        freq = pixels / pixels.sum()
+        present = freq > 0
+        hint = f"for pixels {pixels.tolist()} expected {np.round(expected, 3).tolist()}, got {np.round(got, 3).tolist()}."
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if np.allclose(got[present], (1 / freq)[present]):
+                hint = "That is plain inverse frequency; divide the median frequency by each class's frequency."
+            elif np.allclose(got[present], (freq / np.median(freq[present]))[present]):
+                hint = "Upside down: a rare class must get a weight above 1, median / frequency."
+            elif np.allclose(got[present], (np.median(freq) / freq)[present]):
+                hint = "Take the median over the classes that occur only; an absent class would pull it down."
+            elif not np.all(np.isfinite(got)):
+                hint = "A class with no pixels must get weight 0, not infinity or NaN."
+        return feedback(False, "", hint)
+    return feedback(True, "median(freq) / freq over the classes that occur, 0 for absent ones.", "")
+
+
+def check_torchvision_gflops(flops_g: float, answer) -> CheckResult:
+    """Lesson 10: torchvision's "GFLOPS" column for a model that ``FlopCounterMode`` counts at ``flops_g`` GFLOPs."""
+    if unanswered(answer):
+        return NOT_ANSWERED
+    expected = flops_g / 2
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return feedback(False, "", f"give a number, not {answer!r}")
+    hint = "torchvision's column counts multiply-adds; FlopCounterMode counts 2 FLOPs per multiply-add."
+    if abs(value - flops_g) < 0.01:
+        hint = "That is FlopCounterMode's own count; torchvision's column counts multiply-adds, half as many."
+    elif abs(value - 2 * flops_g) < 0.01:
+        hint = "The other way round: one multiply-add is 2 FLOPs, so the multiply-adds are half the FLOPs."
+    return feedback(abs(value - expected) < 0.01, f"{expected:.3f}: half of {flops_g} GFLOPs.", hint)
+
+
+# --- 09 CRF: the mean-field update as Krähenbühl and Koltun write it -----------------
+
+
+def _mean_field_problems():
+    """Fresh problems for :func:`check_mean_field_update`: sizes and values the lesson never shows."""
+    import torch
+
+    generator = torch.Generator().manual_seed(2011)
+    for pixels, classes in ((7, 3), (15, 4), (11, 6)):
+        features = torch.rand(pixels, 3, generator=generator, dtype=torch.float64) * 2
+        kernel = torch.exp(-0.5 * torch.cdist(features, features) ** 2)
+        unary = torch.rand(pixels, classes, generator=generator, dtype=torch.float64) * 3
+        q = torch.softmax(torch.randn(pixels, classes, generator=generator, dtype=torch.float64), dim=1)
+        yield unary, q, kernel, float(torch.rand(1, generator=generator)) * 3 + 0.5
+
+
+def check_mean_field_update(update_fn) -> CheckResult:
+    """Lesson 09: ``update_fn(unary, q, kernel, w) -> Q``, one Potts mean-field update.
+
+    Krähenbühl and Koltun (2011, eq. 4 with the Potts model):
+    ``Q_i(l) ∝ exp(-U_i(l) - w sum_{j != i} k_ij sum_{l' != l} Q_j(l'))``. Including ``j = i``
+    (as pydensecrf's filters do) is accepted too, and so is the equivalent
+    ``softmax(-U + w sum_{j != i} k_ij Q_j)``. Checked on problems the lesson never shows.
+    """
+    if unanswered(update_fn):
+        return NOT_ANSWERED
+    import torch
+
+    forms = {"j != i": None, "j = i included": None}
+    for unary, q, kernel, w in _mean_field_problems():
+        others = kernel - torch.diag(torch.diag(kernel))
+        paper = torch.softmax(-unary - w * others @ (1 - q), dim=1)
+        with_self = torch.softmax(-unary - w * kernel @ (1 - q), dim=1)
+        try:
+            got = torch.as_tensor(update_fn(unary.clone(), q.clone(), kernel.clone(), w), dtype=torch.float64)
+        except Exception as err:  # the learner's code: report any failure as a hint
+            return feedback(False, "", f"your function raised {type(err).__name__}: {err}")
+        if got.shape != paper.shape:
+            return feedback(False, "", f"return Q of shape {tuple(paper.shape)} (pixels, classes), got {tuple(got.shape)}")
+        for name, expected in (("j != i", paper), ("j = i included", with_self)):
+            ok = torch.allclose(got, expected, atol=1e-6)
+            forms[name] = ok if forms[name] is None else forms[name] and ok
+    if forms["j != i"]:
+        return feedback(True, "the paper's update: messages from every other pixel, weighted by the kernel.", "")
+    if forms["j = i included"]:
+        return feedback(True, "with the pixel's own message too (j = i), as pydensecrf computes it; the paper "
+                        "leaves it out (subtract the diagonal of the kernel).", "")  # fmt: skip
+    unary, q, kernel, w = next(_mean_field_problems())
+    got = torch.as_tensor(update_fn(unary.clone(), q.clone(), kernel.clone(), w), dtype=torch.float64)
+    others = kernel - torch.diag(torch.diag(kernel))
+    hint = ("Q_i(l) = softmax over l of -U_i(l) - w * sum_{j != i} k_ij * (1 - Q_j(l)): a label pays for every "
+            "neighbour that does not share it.")  # fmt: skip
+    if torch.allclose(got, torch.softmax(-unary + w * others @ (1 - q), dim=1), atol=1e-6):
+        hint = "The sign is upside down: disagreeing neighbours must raise the energy, so subtract w * k (1 - Q)."
+    elif torch.allclose(got, torch.exp(-unary - w * others @ (1 - q)), atol=1e-6):
+        hint = "Almost: normalise over the labels (a softmax), so that each pixel's Q sums to 1."
+    elif torch.allclose(got, torch.softmax(-unary, dim=1), atol=1e-6):
+        hint = "That is softmax(-U), the unaries alone: add the messages w * sum_j k_ij (1 - Q_j(l))."
+    return feedback(False, "", hint)

@@ -1,5 +1,9 @@
 """The building blocks of DeepLab heads: atrous convolutions, ASPP, decoders, upsampling.
 
+``separable=True`` on :class:`ASPP` and :class:`DeepLabV3PlusHead` swaps their 3x3 convs for
+:class:`AtrousSeparableConv2d` (DeepLab-v3+, https://arxiv.org/abs/1802.02611, Sec. 3.1-3.2);
+the default keeps torchvision's layout.
+
 Submodule names follow torchvision's ``models.segmentation`` (``convs.N``, ``project``),
 so a state_dict moves between the two with ``strict=True``.
 
@@ -109,6 +113,51 @@ class ConvBNReLU(nn.Sequential):
         )
 
 
+class AtrousSeparableConv2d(nn.Sequential):
+    """Atrous separable convolution: a depthwise 3x3 atrous conv, then a pointwise 1x1 conv.
+
+    The depthwise conv filters each input channel on its own (``groups=in_channels``)
+    with dilation ``dilation``; the pointwise 1x1 conv then mixes the channels. Each is
+    followed by BatchNorm and ReLU, as in DeepLab-v3+'s Xception models and its reference
+    implementation (https://arxiv.org/abs/1802.02611, Sec. 3.1 and 3.2). Parameters of the
+    convs: ``9 * in_channels + in_channels * out_channels`` instead of
+    ``9 * in_channels * out_channels`` for a :class:`ConvBNReLU` with a 3x3 kernel.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: odd kernel size of the depthwise conv.
+        dilation: atrous rate of the depthwise conv.
+
+    Shape: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1
+    ) -> None:
+        for name, value in [("in_channels", in_channels), ("out_channels", out_channels),
+                            ("kernel_size", kernel_size), ("dilation", dilation)]:
+            positive_int(value, name, "AtrousSeparableConv2d")
+        if kernel_size % 2 != 1:
+            raise ValueError(
+                f"AtrousSeparableConv2d(kernel_size={kernel_size}): use an odd kernel size"
+            )
+        super().__init__()
+        self.depthwise = ConvBNReLU(
+            in_channels, in_channels, kernel_size, dilation=dilation, groups=in_channels
+        )
+        self.pointwise = ConvBNReLU(in_channels, out_channels, kernel_size=1)
+
+
+def conv3x3_block(in_channels: int, out_channels: int, dilation: int, separable: bool) -> nn.Module:
+    """A 3x3 conv-BN-ReLU with ``dilation``: :class:`AtrousSeparableConv2d` if ``separable``,
+    else :class:`ConvBNReLU`."""
+    if not isinstance(separable, bool):
+        raise TypeError(f"separable={separable!r}: give True or False")
+    block = AtrousSeparableConv2d if separable else ConvBNReLU
+    return block(in_channels, out_channels, 3, dilation=dilation)
+
+
 class ASPPPooling(nn.Sequential):
     """The image-level branch of ASPP: global average, 1x1 conv, BN, ReLU, broadcast back.
 
@@ -144,6 +193,8 @@ class ASPP(nn.Module):
         atrous_rates: rates of the 3x3 branches, e.g. ``(6, 12, 18)`` at output stride 16.
         out_channels: channels of every branch and of the output.
         pooling: include the image-pooling branch.
+        separable: make the atrous branches :class:`AtrousSeparableConv2d` (DeepLab-v3+);
+            the default ``False`` is DeepLab-v3's and torchvision's dense 3x3 conv.
 
     Shape: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
     """
@@ -154,13 +205,16 @@ class ASPP(nn.Module):
         atrous_rates: Sequence[int],
         out_channels: int = 256,
         pooling: bool = True,
+        separable: bool = False,
     ) -> None:
         super().__init__()
         positive_int(in_channels, "in_channels", "ASPP")
         positive_int(out_channels, "out_channels", "ASPP")
         rates = positive_ints(atrous_rates, "atrous_rates", "ASPP")
         branches: list[nn.Module] = [ConvBNReLU(in_channels, out_channels, kernel_size=1)]
-        branches += [ConvBNReLU(in_channels, out_channels, 3, dilation=rate) for rate in rates]
+        branches += [
+            conv3x3_block(in_channels, out_channels, rate, separable) for rate in rates
+        ]
         if pooling:
             branches.append(ASPPPooling(in_channels, out_channels))
         self.atrous_rates = rates
@@ -262,25 +316,42 @@ class FCNHead(nn.Sequential):
 class LargeFOVHead(nn.Sequential):
     """DeepLab-v1 LargeFOV: fc6 as a 3x3 conv with dilation 12 (1024 channels), fc7, fc8.
 
-    https://arxiv.org/abs/1412.7062, section 3.1 and table 2.
+    https://arxiv.org/abs/1412.7062, section 3.1 and table 2. ``kernel_size`` and
+    ``dilation`` build the paper's other fc6 variants too: its table 2 compares 7x7 at
+    rate 4 (VGG-16's fc6, 4096 channels), 4x4 at rates 4 and 8, and 3x3 at rate 12.
+    fc6 pads by ``dilation * (kernel_size - 1) // 2``, so the output keeps its size.
 
     Args:
         in_channels: channels of the VGG-16 features (512).
         num_classes: classes to predict.
-        dilation: atrous rate of fc6.
+        dilation: atrous rate of fc6 (the paper's "input stride").
         channels: width of fc6 and fc7.
+        kernel_size: side of fc6's kernel; ``dilation * (kernel_size - 1)`` must be even.
 
     Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
     """
 
     def __init__(
-        self, in_channels: int, num_classes: int, dilation: int = 12, channels: int = 1024
+        self,
+        in_channels: int,
+        num_classes: int,
+        dilation: int = 12,
+        channels: int = 1024,
+        kernel_size: int = 3,
     ) -> None:
         for name, value in [("in_channels", in_channels), ("num_classes", num_classes),
-                            ("dilation", dilation), ("channels", channels)]:
+                            ("dilation", dilation), ("channels", channels),
+                            ("kernel_size", kernel_size)]:
             positive_int(value, name, "LargeFOVHead")
+        span = dilation * (kernel_size - 1)
+        if span % 2:
+            raise ValueError(
+                f"LargeFOVHead(kernel_size={kernel_size}, dilation={dilation}): the kernel spans "
+                f"{span + 1} pixels, which no padding centres; use an odd kernel_size or an even "
+                "dilation"
+            )
         super().__init__(
-            nn.Conv2d(in_channels, channels, 3, padding=dilation, dilation=dilation),
+            nn.Conv2d(in_channels, channels, kernel_size, padding=span // 2, dilation=dilation),
             nn.ReLU(inplace=True),
             nn.Dropout(0.5),
             nn.Conv2d(channels, channels, 1),
@@ -303,6 +374,8 @@ class DeepLabV3PlusHead(nn.Module):
         num_classes: classes to predict.
         atrous_rates: ASPP rates.
         low_projection: channels the low-level features are reduced to.
+        separable: use :class:`AtrousSeparableConv2d` for ASPP's atrous branches and the
+            decoder's two 3x3 convs, as the paper's Xception models do (Sec. 3.2, Table 5).
 
     Shape: ``{"low": (N, low_channels, H/4, W/4), "out": (N, in_channels, h, w)}
     -> (N, num_classes, H/4, W/4)``.
@@ -317,17 +390,18 @@ class DeepLabV3PlusHead(nn.Module):
         num_classes: int,
         atrous_rates: Sequence[int] = (6, 12, 18),
         low_projection: int = 48,
+        separable: bool = False,
     ) -> None:
         super().__init__()
         positive_int(num_classes, "num_classes", "DeepLabV3PlusHead")
         positive_int(low_channels, "low_channels", "DeepLabV3PlusHead")
         positive_int(low_projection, "low_projection", "DeepLabV3PlusHead")
         rates = positive_ints(atrous_rates, "atrous_rates", "DeepLabV3PlusHead")
-        self.aspp = ASPP(in_channels, rates)
+        self.aspp = ASPP(in_channels, rates, separable=separable)
         self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
         self.decoder = nn.Sequential(
-            ConvBNReLU(256 + low_projection, 256, 3),
-            ConvBNReLU(256, 256, 3),
+            conv3x3_block(256 + low_projection, 256, 1, separable),
+            conv3x3_block(256, 256, 1, separable),
             nn.Conv2d(256, num_classes, 1),
         )
 

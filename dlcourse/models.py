@@ -122,7 +122,8 @@ def build_model(name: str, **kwargs) -> SegmentationModel:
     """Build the registered model ``name``; keyword arguments go to its builder.
 
     Common keywords: ``num_classes=21``, ``output_stride``, ``aux_loss=False``,
-    ``weights=None``, ``weights_backbone=None``, ``freeze_bn=False``, ``channels_last=False``.
+    ``weights=None``, ``weights_backbone=None``, ``freeze_bn=False``, ``channels_last=False``;
+    the v3+ models also take ``separable=True``.
     """
     if name not in _MODELS:
         raise ValueError(f"build_model: unknown model {name!r}; choose one of {list_models()}")
@@ -181,6 +182,8 @@ BUILDER_ARGS = """
         channels_last: return the model in ``torch.channels_last`` memory format.
         atrous_rates: override the head's rates.
         multi_grid: ResNet only: unit rates of the last stage's blocks, e.g. ``(1, 2, 4)``.
+        separable: v3+ only: atrous separable convs in ASPP and the decoder
+            (:class:`dlcourse.layers.AtrousSeparableConv2d`); ``False`` keeps torchvision's layout.
 
     Shape: ``(N, 3, H, W) -> {"out": (N, num_classes, H, W)[, "aux": ...]}``.
     """
@@ -200,9 +203,17 @@ def _builder(name: str, backbone_kind: str, default_os: int, make_head: HeadMake
         channels_last: bool = False,
         atrous_rates: Sequence[int] | None = None,
         multi_grid: Sequence[int] | None = None,
+        separable: bool = False,
     ) -> SegmentationModel:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes={num_classes!r}: give a positive integer (21 for VOC)")
+        if not isinstance(separable, bool):
+            raise TypeError(f"{name}(separable={separable!r}): give True or False")
+        if separable and not getattr(make_head, "takes_separable", False):
+            raise ValueError(
+                f"separable=True: {name} has no separable option; only the deeplabv3plus_* "
+                "models take it"
+            )
         if atrous_rates is not None:
             atrous_rates = positive_ints(atrous_rates, "atrous_rates", name)
         backbone = _backbone(backbone_kind, output_stride, multi_grid)
@@ -213,7 +224,8 @@ def _builder(name: str, backbone_kind: str, default_os: int, make_head: HeadMake
         if aux_loss and "aux" not in backbone.channels:
             raise ValueError(f"aux_loss=True: {name} has no auxiliary head; use aux_loss=False")
         aux = FCNHead(backbone.channels["aux"], num_classes) if aux_loss else None
-        head = make_head(backbone, num_classes, output_stride, atrous_rates)
+        options = {"separable": True} if separable else {}
+        head = make_head(backbone, num_classes, output_stride, atrous_rates, **options)
         model = SegmentationModel(backbone, head, aux)
         if weights is not None:
             _load_model_weights(model, name, weights, num_classes, aux_loss)
@@ -262,9 +274,14 @@ def _aspp_v3(rates_at_16: Sequence[int]) -> HeadMaker:
     return make
 
 
-def _decoder(backbone, num_classes, output_stride, rates):
+def _decoder(backbone, num_classes, output_stride, rates, separable=False):
     rates = rates or aspp_rates(output_stride)
-    return DeepLabV3PlusHead(backbone.channels["out"], backbone.channels["low"], num_classes, rates)
+    return DeepLabV3PlusHead(
+        backbone.channels["out"], backbone.channels["low"], num_classes, rates, separable=separable
+    )
+
+
+_decoder.takes_separable = True  # the builders pass separable=True only to the v3+ head
 
 
 V1 = "DeepLab-v1 LargeFOV (arXiv:1412.7062): VGG-16 at output stride 8, fc6 with dilation 12."

@@ -261,3 +261,147 @@ def test_plot_aspp_shows_every_tap_and_the_aspp_diagram_reads_the_module():
     plt.close(fig)
     with pytest.raises(TypeError, match="ASPP or ASPPv2"):
         plot_aspp_diagram(nn.Conv2d(1, 1, 1))
+
+
+# --- atrous separable convolution (DeepLab-v3+, Sec. 3.1-3.2) ------------------------
+
+
+def test_depthwise_conv_is_a_grouped_conv_and_a_loop_of_one_channel_convs():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 11, 9)
+    depthwise = nn.Conv2d(3, 3, 3, padding=2, dilation=2, groups=3, bias=False)
+    by_channel = torch.cat(
+        [F.conv2d(x[:, c : c + 1], depthwise.weight[c : c + 1], padding=2, dilation=2) for c in range(3)],
+        dim=1,
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(depthwise(x), by_channel)
+    assert depthwise.weight.shape == (3, 1, 3, 3)  # one 3x3 filter per channel: 27 weights
+
+
+def test_depthwise_then_pointwise_is_one_conv_with_the_composed_weights():
+    # without BN and ReLU in between, pointwise(depthwise(x)) is a dense conv whose
+    # weight is W[o, c] = P[o, c] * D[c]: a rank-1 kernel per (output, input) pair
+    torch.manual_seed(1)
+    x = torch.randn(1, 4, 10, 12, dtype=torch.float64)
+    depth = torch.randn(4, 1, 3, 3, dtype=torch.float64)
+    point = torch.randn(5, 4, 1, 1, dtype=torch.float64)
+    two_steps = F.conv2d(F.conv2d(x, depth, padding=3, dilation=3, groups=4), point)
+    composed = point[:, :, 0, 0, None, None] * depth[None, :, 0]
+    assert composed.shape == (5, 4, 3, 3)
+    torch.testing.assert_close(two_steps, F.conv2d(x, composed, padding=3, dilation=3))
+
+
+def test_atrous_separable_conv_layout_and_parameter_count_by_hand():
+    sep = layers.AtrousSeparableConv2d(304, 256, dilation=6)
+    depthwise, pointwise = sep.depthwise[0], sep.pointwise[0]
+    assert depthwise.groups == 304 and depthwise.weight.shape == (304, 1, 3, 3)
+    assert depthwise.dilation == (6, 6) and depthwise.padding == (6, 6)
+    assert pointwise.weight.shape == (256, 304, 1, 1)
+    leaves = [type(m) for m in sep.modules() if not list(m.children())]
+    assert leaves == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU] * 2  # BN and ReLU after each conv
+    assert list(sep.state_dict())[:2] == ["depthwise.0.weight", "depthwise.1.weight"]
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    # convs 9 * 304 + 304 * 256, BNs 2 * 304 + 2 * 256
+    assert count(sep) == 2_736 + 77_824 + 608 + 512 == 81_680
+    assert count(layers.ConvBNReLU(304, 256, 3)) == 9 * 304 * 256 + 512 == 700_928
+    assert sep(torch.randn(2, 304, 9, 7)).shape == (2, 256, 9, 7)
+
+
+def test_atrous_separable_conv_multiply_adds_by_hand():
+    from dlcourse.models import count_flops
+
+    sep = layers.AtrousSeparableConv2d(8, 16, dilation=2)
+    dense = layers.ConvBNReLU(8, 16, 3, dilation=2)
+    pixels = 10 * 10
+    # count_flops feeds a 3-channel image: wrap each block behind a fixed 3 -> 8 1x1 conv
+    stem = 2 * 3 * 8 * pixels
+    assert count_flops(nn.Sequential(nn.Conv2d(3, 8, 1), sep), (10, 10)) - stem == 2 * (9 * 8 + 8 * 16) * pixels
+    assert count_flops(nn.Sequential(nn.Conv2d(3, 8, 1), dense), (10, 10)) - stem == 2 * 9 * 8 * 16 * pixels
+
+
+def test_separable_aspp_and_head_swap_only_the_3x3_convs():
+    dense, sep = layers.ASPP(64, (2, 4)), layers.ASPP(64, (2, 4), separable=True)
+    assert [type(b) for b in sep.convs] == [
+        layers.ConvBNReLU, layers.AtrousSeparableConv2d, layers.AtrousSeparableConv2d, layers.ASPPPooling
+    ]
+    assert [b.depthwise[0].dilation for b in sep.convs[1:3]] == [(2, 2), (4, 4)]
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    per_branch = (9 * 64 * 256 + 2 * 256) - (9 * 64 + 2 * 64 + 64 * 256 + 2 * 256)
+    assert count(dense) - count(sep) == 2 * per_branch
+    x = torch.randn(2, 64, 9, 9)
+    assert sep(x).shape == dense(x).shape == (2, 256, 9, 9)
+
+    head = layers.DeepLabV3PlusHead(64, 24, 5, (1, 2, 3), separable=True).eval()
+    assert [type(m) for m in head.decoder] == [layers.AtrousSeparableConv2d] * 2 + [nn.Conv2d]
+    assert head.decoder[0].depthwise[0].in_channels == 256 + 48
+    features = {"low": torch.randn(1, 24, 16, 16), "out": torch.randn(1, 64, 4, 4)}
+    assert head(features).shape == (1, 5, 16, 16)
+
+
+def test_separable_false_keeps_torchvisions_keys():
+    assert list(layers.ASPP(16, (2, 4), separable=False).state_dict()) == list(
+        tv_deeplab.ASPP(16, [2, 4]).state_dict()
+    )
+    with pytest.raises(TypeError, match=r"separable='yes'"):
+        layers.ASPP(16, (2,), separable="yes")
+    with pytest.raises(ValueError, match=r"AtrousSeparableConv2d\(dilation=0\)"):
+        layers.AtrousSeparableConv2d(4, 4, dilation=0)
+    with pytest.raises(ValueError, match="odd kernel"):
+        layers.AtrousSeparableConv2d(4, 4, kernel_size=2)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "rate", "channels", "fc6_weights"),
+    [(7, 4, 4096, 7 * 7 * 512 * 4096), (4, 4, 4096, 4 * 4 * 512 * 4096),
+     (4, 8, 4096, 4 * 4 * 512 * 4096), (3, 12, 1024, 3 * 3 * 512 * 1024)],
+)
+def test_largefov_head_builds_the_fc6_variants_of_deeplab_v1_table_2(kernel, rate, channels, fc6_weights):
+    # arXiv:1412.7062 table 2: fc6 kernel and input stride (rate); fc7 and fc8 are 1x1 convs
+    with torch.device("meta"):
+        head = layers.LargeFOVHead(512, 21, dilation=rate, channels=channels, kernel_size=kernel)
+    fc6 = head[0]
+    assert (fc6.kernel_size, fc6.dilation) == ((kernel, kernel), (rate, rate))
+    assert fc6.padding == (rate * (kernel - 1) // 2,) * 2  # 18, 6, 12, 12
+    expected = fc6_weights + channels + channels * channels + channels + channels * 21 + 21
+    assert sum(p.numel() for p in head.parameters()) == expected
+    with torch.device("meta"):
+        assert head(torch.empty(1, 512, 11, 13)).shape == (1, 21, 11, 13)  # the size is kept
+
+
+def test_largefov_head_fc6_is_a_dilated_conv_and_rejects_uncentred_kernels():
+    torch.manual_seed(0)
+    head = layers.LargeFOVHead(8, 3, dilation=4, channels=6, kernel_size=4).eval()
+    x = torch.randn(1, 8, 9, 9)
+    fc6 = F.conv2d(x, head[0].weight, head[0].bias, padding=6, dilation=4)
+    expected = head[6](F.relu(head[3](F.relu(fc6))))
+    torch.testing.assert_close(head(x), expected)
+    default = layers.LargeFOVHead(512, 21)  # unchanged defaults: 3x3, rate 12, 1024 channels
+    assert (default[0].kernel_size, default[0].dilation, default[0].out_channels) == ((3, 3), (12, 12), 1024)
+    with pytest.raises(ValueError, match=r"LargeFOVHead\(kernel_size=4, dilation=1\).*even dilation"):
+        layers.LargeFOVHead(512, 21, dilation=1, kernel_size=4)
+    with pytest.raises(ValueError, match=r"LargeFOVHead\(kernel_size=0\)"):
+        layers.LargeFOVHead(512, 21, kernel_size=0)
+
+
+def test_lesson_05_separable_block_and_trimap_by_hand_are_the_packages():
+    from dlcourse.env import project_root
+    from dlcourse.metrics import boundary_band, trimap_iou
+    from dlcourse.notebook_tools import notebook_definitions
+
+    lesson = notebook_definitions(project_root() / "notebooks" / "05_upsampling_and_decoder.ipynb")
+    mine = randomize_(lesson["SeparableBlock"](6, 10, 4)).eval()
+    package = layers.AtrousSeparableConv2d(6, 10, dilation=4).eval()
+    package.load_state_dict(mine.state_dict(), strict=True)
+    x = torch.randn(2, 6, 12, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(package(x), mine(x))
+
+    torch.manual_seed(3)
+    target = torch.randint(0, 3, (20, 24))
+    target[5:9, 4:15] = 255
+    pred = torch.randint(0, 3, (20, 24))
+    for b in (0, 1, 3):
+        band = lesson["band_by_hand"](target, b)
+        assert torch.equal(band, boundary_band(target, b))
+        assert lesson["iou_in_band"](pred, target, band, 3) == pytest.approx(trimap_iou(pred, target, b, 3))

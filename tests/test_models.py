@@ -239,3 +239,36 @@ def test_atrous_rates_must_be_a_sequence_for_every_builder():
     with pytest.raises(TypeError, match=r"deeplabv1_largefov\(atrous_rates=12\)"):
         models.build_model("deeplabv1_largefov", atrous_rates=12)
     assert models.build_model("deeplabv1_largefov", atrous_rates=(12,)).classifier is not None
+
+
+def test_separable_v3plus_saves_the_hand_derived_parameters_and_flops():
+    def saved(c_in, c_out):  # dense 3x3 conv-BN minus depthwise conv-BN + pointwise conv-BN
+        return (9 * c_in * c_out + 2 * c_out) - (9 * c_in + 2 * c_in + c_in * c_out + 2 * c_out)
+
+    with torch.device("meta"):
+        dense = models.build_model("deeplabv3plus_mobilenet")
+        sep = models.build_model("deeplabv3plus_mobilenet", separable=True)
+    # MobileNetV3-Large: 960 channels into ASPP (three atrous branches), decoder 304 -> 256 -> 256
+    expected = 3 * saved(960, 256) + saved(304, 256) + saved(256, 256)
+    assert expected == 7_007_280
+    assert models.count_parameters(dense) - models.count_parameters(sep) == expected
+    assert models.count_parameters(sep) == 4_720_373
+    assert list(dense.backbone.state_dict()) == list(sep.backbone.state_dict())
+    # FLOPs at 64x64: the decoder runs at 16x16, ASPP at 4x4 (2 FLOPs per multiply-add)
+    dense_macs = 9 * 304 * 256 + 9 * 256 * 256
+    sep_macs = 9 * 304 + 304 * 256 + 9 * 256 + 256 * 256
+    decoder = 2 * (dense_macs - sep_macs) * 16 * 16
+    aspp = 3 * 2 * (9 * 960 * 256 - (9 * 960 + 960 * 256)) * 4 * 4
+    assert models.count_flops(dense, (64, 64)) - models.count_flops(sep, (64, 64)) == decoder + aspp
+
+
+def test_separable_option_builds_a_working_model_and_only_for_v3plus():
+    model = models.build_model("deeplabv3plus_resnet18", num_classes=3, separable=True).eval()
+    assert type(model.classifier.decoder[0]).__name__ == "AtrousSeparableConv2d"
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 48))["out"].shape == (1, 3, 64, 48)
+    with pytest.raises(ValueError, match=r"separable=True: deeplabv3_resnet50 .* deeplabv3plus_"):
+        models.build_model("deeplabv3_resnet50", separable=True)
+    with pytest.raises(TypeError, match=r"deeplabv3plus_mobilenet\(separable=1\)"):
+        models.build_model("deeplabv3plus_mobilenet", separable=1)
+    assert type(models.build_model("deeplabv3_resnet18", separable=False).classifier[0]).__name__ == "ASPP"
