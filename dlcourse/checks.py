@@ -1027,7 +1027,8 @@ def check_parameter_count(name: str, answer: float) -> CheckResult:
         return NOT_ANSWERED
     import torch
 
-    from dlcourse.models import build_model, count_parameters
+    from dlcourse.costs import count_parameters
+    from dlcourse.models import build_model
 
     with torch.device("meta"):
         expected = count_parameters(build_model(name)) / 1e6

@@ -1,10 +1,11 @@
-"""The DeepLab family (v1 LargeFOV, v2, v3, v3+), a name-to-builder registry, weights, costs.
+"""The DeepLab family (v1 LargeFOV, v2, v3, v3+) and a name-to-builder registry.
 
 ``build_model("deeplabv3plus_mobilenet", num_classes=21)`` builds a model by name;
 ``list_models()`` lists the names. Models return ``{"out": ...}`` (plus ``"aux"``) at
 the input resolution, like torchvision's. Nothing is downloaded unless a builder is
 asked for ``weights`` or ``weights_backbone``; ``dlcourse.weights`` downloads them
-(``torch.hub``, hash-checked) into ``dlcourse.env.cache_dir() / "weights"``.
+(``torch.hub``, hash-checked) into ``dlcourse.env.cache_dir() / "weights"``;
+``dlcourse.costs`` counts what a model costs.
 
 Default output strides: ``deeplabv3_resnet*`` use 8, as torchvision does, so that
 ``build_model("deeplabv3_resnet50")`` computes exactly what torchvision's model does
@@ -16,7 +17,6 @@ Used in: 03, 04, 05, 07, 08.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -326,77 +326,3 @@ deeplabv3plus_resnet101 = _builder(
 deeplabv3plus_mobilenet = _builder(
     "deeplabv3plus_mobilenet", "mobilenet_v3_large", 16, _decoder, V3P.format("MobileNetV3-Large")
 )
-
-
-# --- costs ---------------------------------------------------------------------------
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (only those that require gradients if ``trainable_only``)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def count_flops(model: nn.Module, size: tuple[int, int] = (512, 512)) -> int:
-    """Floating-point operations of one eval forward pass on a ``1x3xHxW`` input.
-
-    Counted by ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts as 2).
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    x = torch.zeros(1, 3, *size, device=next(model.parameters()).device)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
-    model.train(was_training)
-    return int(counter.get_total_flops())
-
-
-def activation_bytes(model: nn.Module, size: tuple[int, int] = (512, 512)) -> int:
-    """Bytes of every leaf module's output for one ``1x3xHxW`` image (float32).
-
-    A proxy for the activation memory training keeps for the backward pass.
-    """
-    total = 0
-
-    def hook(_module, _inputs, output):
-        nonlocal total
-        if isinstance(output, Tensor):
-            total += output.numel() * output.element_size()
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, *size, device=next(model.parameters()).device))
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
-    return total
-
-
-def latency_ms(
-    model: nn.Module,
-    size: tuple[int, int] = (512, 512),
-    batch: int = 1,
-    repeats: int = 5,
-    warmup: int = 1,
-) -> float:
-    """Median wall time in milliseconds of an eval forward pass (synchronises CUDA)."""
-    device = next(model.parameters()).device
-    x = torch.randn(batch, 3, *size, device=device)
-    was_training = model.training
-    model.eval()
-    times = []
-    with torch.no_grad():
-        for step in range(warmup + repeats):
-            start = time.perf_counter()
-            model(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if step >= warmup:
-                times.append((time.perf_counter() - start) * 1000)
-    model.train(was_training)
-    return float(sorted(times)[len(times) // 2])

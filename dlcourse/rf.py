@@ -13,7 +13,7 @@ starting from ``size = 1, jump = 1, start = 0`` (input pixel ``i`` is centred at
 back-propagating from one output unit; :func:`footprint` shows which offsets a
 stack of dilated convolutions actually reaches (the gridding artefact).
 
-Used in: 01, 02, 04, 06.
+Used in: 01, 02, 03, 04, 06.
 """
 
 from __future__ import annotations
@@ -47,6 +47,29 @@ def effective_kernel(kernel: int, dilation: int = 1) -> int:
     kernel = _positive_int(kernel, "kernel", where)
     dilation = _positive_int(dilation, "dilation", where)
     return dilation * (kernel - 1) + 1
+
+
+def tiled_field_of_view(kernel: int, dilation: int = 1, jump: int = 1, tile: int = 1) -> int:
+    """Input pixels a dilated conv's taps cover when each tap counts as one ``tile``-pixel cell.
+
+    ``(kernel - 1) * dilation * jump + tile``: the distance from the first tap to the
+    last (taps ``dilation * jump`` input pixels apart), plus one tile. Unlike
+    :func:`receptive_field` it ignores how far the layers below reach, so it is not a
+    receptive field; it is how DeepLab v1 (https://arxiv.org/abs/1412.7062, table 2)
+    counts fc6's field of view: taps ``rate * 8`` pixels apart at output stride 8, each
+    counted as one 32-pixel cell of VGG-16's pool5 grid. VGG-16's own 7x7 fc6 then covers
+    ``6 * 32 + 32 = 224`` pixels, its training crop; a 3x3 fc6 at rate 12 covers
+    ``2 * 12 * 8 + 32 = 224`` as well, a 4x4 at rate 4 only 128. With the defaults it is
+    :func:`effective_kernel`.
+    """
+    where = (
+        f"tiled_field_of_view(kernel={kernel!r}, dilation={dilation!r}, jump={jump!r}, "
+        f"tile={tile!r})"
+    )
+    span = effective_kernel(kernel, dilation) - 1
+    jump = _positive_int(jump, "jump", where)
+    tile = _positive_int(tile, "tile", where)
+    return span * jump + tile
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:

@@ -309,7 +309,7 @@ def test_atrous_separable_conv_layout_and_parameter_count_by_hand():
 
 
 def test_atrous_separable_conv_multiply_adds_by_hand():
-    from dlcourse.models import count_flops
+    from dlcourse.costs import count_flops
 
     sep = layers.AtrousSeparableConv2d(8, 16, dilation=2)
     dense = layers.ConvBNReLU(8, 16, 3, dilation=2)

@@ -7,7 +7,7 @@ from helpers import randomize_ as randomize
 from torch import nn
 from torchvision.models import segmentation as tv_segmentation
 
-from dlcourse import models
+from dlcourse import costs, models
 from dlcourse.layers import FrozenBatchNorm2d
 
 REQUIRED = [
@@ -141,8 +141,8 @@ def test_frozen_batchnorm_option():
     model(torch.randn(2, 3, 64, 64))
     torch.testing.assert_close(bn.running_mean, before)
     assert type(model.classifier[2]) is nn.BatchNorm2d  # the head still learns
-    trainable = models.count_parameters(model, trainable_only=True)
-    assert trainable == models.count_parameters(model) - sum(
+    trainable = costs.count_parameters(model, trainable_only=True)
+    assert trainable == costs.count_parameters(model) - sum(
         p.numel() for m in model.backbone.modules() if isinstance(m, FrozenBatchNorm2d)
         for p in m.parameters()
     )  # fmt: skip
@@ -190,26 +190,6 @@ def test_imagenet_backbone_weights_from_a_local_file(tmp_path, name, factory):
     torch.testing.assert_close(first.weight, own.weight)
 
 
-def test_published_parameter_counts():
-    # torchvision's weights metadata: num_params of the COCO-VOC models (with aux head)
-    assert (
-        models.count_parameters(models.build_model("deeplabv3_resnet50", aux_loss=True))
-        == 42_004_074
-    )
-    assert (
-        models.count_parameters(models.build_model("deeplabv3_mobilenet_v3_large", aux_loss=True))
-        == 11_029_328
-    )
-
-
-def test_flops_and_activation_bytes_by_hand():
-    conv = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
-    assert models.count_flops(conv, (8, 8)) == 2 * (3 * 9) * 4 * 64
-    assert models.activation_bytes(conv, (8, 8)) == 2 * 4 * 64 * 4
-    assert models.latency_ms(conv, (8, 8), repeats=2) > 0
-    assert conv.training
-
-
 def test_lesson_checkers(capsys):
     from dlcourse import checks
 
@@ -251,15 +231,15 @@ def test_separable_v3plus_saves_the_hand_derived_parameters_and_flops():
     # MobileNetV3-Large: 960 channels into ASPP (three atrous branches), decoder 304 -> 256 -> 256
     expected = 3 * saved(960, 256) + saved(304, 256) + saved(256, 256)
     assert expected == 7_007_280
-    assert models.count_parameters(dense) - models.count_parameters(sep) == expected
-    assert models.count_parameters(sep) == 4_720_373
+    assert costs.count_parameters(dense) - costs.count_parameters(sep) == expected
+    assert costs.count_parameters(sep) == 4_720_373
     assert list(dense.backbone.state_dict()) == list(sep.backbone.state_dict())
     # FLOPs at 64x64: the decoder runs at 16x16, ASPP at 4x4 (2 FLOPs per multiply-add)
     dense_macs = 9 * 304 * 256 + 9 * 256 * 256
     sep_macs = 9 * 304 + 304 * 256 + 9 * 256 + 256 * 256
     decoder = 2 * (dense_macs - sep_macs) * 16 * 16
     aspp = 3 * 2 * (9 * 960 * 256 - (9 * 960 + 960 * 256)) * 4 * 4
-    assert models.count_flops(dense, (64, 64)) - models.count_flops(sep, (64, 64)) == decoder + aspp
+    assert costs.count_flops(dense, (64, 64)) - costs.count_flops(sep, (64, 64)) == decoder + aspp
 
 
 def test_separable_option_builds_a_working_model_and_only_for_v3plus():

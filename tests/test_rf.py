@@ -19,6 +19,7 @@ from dlcourse.rf import (
     receptive_field,
     receptive_fields,
     resnet_layers,
+    tiled_field_of_view,
 )
 
 
@@ -386,3 +387,66 @@ def test_lesson02_checkers(capsys):
         checks.check_same_padding(4, 1, 1)
     with pytest.raises(ValueError, match="output_stride"):
         checks.check_feature_size(4, 513, 1)
+
+
+def test_tiled_field_of_view_gives_deeplab_v1_table_2_column():
+    # arXiv:1412.7062 table 2 "receptive field": (kernel - 1) * rate * 8 + 32
+    assert tiled_field_of_view(7, 4, jump=8, tile=32) == 6 * 32 + 32 == 224  # DeepLab-CRF-7x7
+    assert tiled_field_of_view(4, 4, jump=8, tile=32) == 3 * 32 + 32 == 128  # DeepLab-CRF
+    assert tiled_field_of_view(4, 8, jump=8, tile=32) == 3 * 64 + 32 == 224  # DeepLab-CRF-4x4
+    assert tiled_field_of_view(3, 12, jump=8, tile=32) == 2 * 96 + 32 == 224  # LargeFOV
+    assert tiled_field_of_view(3, 2) == effective_kernel(3, 2) == 5
+    with pytest.raises(ValueError, match=r"tiled_field_of_view\(.*tile=0\).*tile=0"):
+        tiled_field_of_view(3, 12, 8, 0)
+    with pytest.raises(ValueError, match="dilation=0"):
+        tiled_field_of_view(3, 0)
+
+
+VGG_PLAN = [2, "M", 2, "M", 3, "M", 3, "M", 3, "M"]  # convs per block, then a pool
+
+
+def vgg_layers(pool, fc6, output_stride=32):
+    """VGG-16's conv/pool chain as (kernel, stride, dilation, padding); ``pool`` is (kernel, pad)."""
+    layers, stride, dilation = [], 1, 1
+    for item in VGG_PLAN:
+        if item == "M":
+            step = 2 if stride < output_stride else 1
+            dilation *= 2 // step
+            stride *= step
+            layers.append((pool[0], step, 1, pool[1]))
+        else:
+            layers += [(3, 1, dilation, dilation)] * item
+    return layers + [fc6]
+
+
+def test_vgg16_receptive_fields_of_deeplab_v1():
+    # the original VGG-16 (2x2 pools): pool5 sees 212 px; fc6 7x7 adds 6 * 32 (404 px) and a
+    # 4x4 fc6 adds 3 * 32 (308 px): the "convolutional mode" sizes of arXiv:1412.7062, sec. 3.2
+    assert receptive_field(vgg_layers((2, 0), (1, 1, 1, 0))).size == 212
+    assert receptive_field(vgg_layers((2, 0), (7, 1, 1, 3))).size == 404
+    assert receptive_field(vgg_layers((2, 0), (4, 1, 1, 0))).size == 308
+    # DeepLab's VGG-16 (3x3 pools, pool4/pool5 at stride 1, conv5 dilated 2): 5, 7, 15, 19,
+    # 43, 51, 99, 115 (pool4 adds 2 * 8), 211 (3 convs * 2 * 2 * 8), 227 (pool5 adds 2 * 8)
+    backbone = vgg_layers((3, 1), (1, 1, 1, 0), output_stride=8)
+    assert [rf.size for rf in receptive_fields(backbone)][-1] == 227
+    assert receptive_field(backbone).jump == 8
+    for kernel, rate, size in [(7, 4, 419), (4, 4, 323), (4, 8, 419), (3, 12, 419)]:
+        fc6 = (kernel, 1, rate, rate * (kernel - 1) // 2)
+        assert receptive_field([*backbone[:-1], fc6]).size == size == 227 + (kernel - 1) * rate * 8
+
+
+def test_deeplab_v1_model_receptive_field_matches_the_arithmetic_and_a_measurement():
+    from dlcourse.backbones import VGG16
+    from dlcourse.layers import LargeFOVHead
+
+    with torch.device("meta"):
+        model = nn.Sequential(VGG16(output_stride=8).features, LargeFOVHead(512, 21))
+    chain = chain_layers(model)
+    assert receptive_field(chain).size == 419 and receptive_field(chain).jump == 8
+    # the same geometry with one channel per layer, probed by gradients
+    thin = nn.Sequential(*[
+        nn.Conv2d(1, 1, m.kernel_size, m.stride, m.padding, m.dilation) if isinstance(m, nn.Conv2d)
+        else nn.MaxPool2d(m.kernel_size, m.stride, m.padding) for m in chain
+    ])
+    measured = measure_receptive_field(thin, 8 * 60 + 1)
+    assert measured.size == (419, 419) and not measured.clipped
