@@ -122,7 +122,8 @@ def test_one_training_step_with_a_batch_of_two(name):
     loss.backward()
     optimizer.step()
     assert torch.isfinite(loss) and set(result) == ({"out", "aux"} if aux else {"out"})
-    assert model.backbone.layer1[0].conv1.weight.grad is not None if "resnet" in name else True
+    first = next(model.backbone.parameters())  # the loss reaches the very first conv
+    assert first.grad is not None and first.grad.abs().sum() > 0
 
 
 def test_aux_head_is_an_fcn_head_on_stage_3():
