@@ -374,6 +374,17 @@ def check_feature_size(output_stride: int, input_size: int, answer: int) -> Chec
     )
 
 
+def _tensor_mismatch(got, expected, case: str, shape_hint: str, value_hint: str) -> str:
+    """What is wrong with a learner's tensor ``got`` for ``case`` ("" when it matches ``expected``)."""
+    import torch
+
+    if got.shape != expected.shape:
+        return f"for {case} expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; {shape_hint}"
+    if not torch.allclose(got.to(expected.dtype), expected, atol=1e-8, rtol=1e-6):
+        return f"for {case} the shape is right but the values differ: {value_hint}"
+    return ""
+
+
 def check_conv_by_unfold(conv_by_unfold) -> CheckResult:
     """Lesson 02: ``conv_by_unfold(x, weight, bias, dilation, padding)`` equals ``F.conv2d``.
 
@@ -423,16 +434,13 @@ def check_conv_by_unfold(conv_by_unfold) -> CheckResult:
             got = torch.as_tensor(got)
         except (TypeError, ValueError, RuntimeError):
             return feedback(False, "", f"for {case} it returned a {type(got).__name__}, not a tensor.")
-        if got.shape != expected.shape:
-            return feedback(
-                False, "", f"for {case} expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; "
-                "the output side is H + 2 * padding - dilation * (k - 1)."
-            )
-        if not torch.allclose(got.to(expected.dtype), expected, atol=1e-8, rtol=1e-6):
-            return feedback(
-                False, "", f"for {case} the shape is right but the values differ: reshape the weight "
-                "to (K, C * k * k), multiply with the unfolded columns, add bias[:, None], then reshape."
-            )
+        wrong = _tensor_mismatch(
+            got, expected, case, "the output side is H + 2 * padding - dilation * (k - 1).",
+            "reshape the weight to (K, C * k * k), multiply with the unfolded columns, add "
+            "bias[:, None], then reshape.",
+        )  # fmt: skip
+        if wrong:
+            return feedback(False, "", wrong)
     return feedback(True, f"matches F.conv2d on {len(cases)} convolutions it had not seen.", "")
 
 
@@ -1598,16 +1606,13 @@ def check_atrous_separable_conv(separable_conv) -> CheckResult:
             return NOT_ANSWERED
         if not isinstance(got, torch.Tensor):
             return feedback(False, "", f"for {case} it returned a {type(got).__name__}, not a tensor.")
-        if got.shape != expected.shape:
-            return feedback(
-                False, "", f"for {case} expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; "
-                "a 3x3 conv with dilation r keeps the size with padding r."
-            )
-        if not torch.allclose(got.to(expected.dtype), expected, atol=1e-8, rtol=1e-6):
-            return feedback(
-                False, "", f"for {case} the shape is right but the values differ: the depthwise conv "
-                "takes dilation=r, padding=r and groups=C; the pointwise conv then needs no padding."
-            )
+        wrong = _tensor_mismatch(
+            got, expected, case, "a 3x3 conv with dilation r keeps the size with padding r.",
+            "the depthwise conv takes dilation=r, padding=r and groups=C; the pointwise conv then "
+            "needs no padding.",
+        )  # fmt: skip
+        if wrong:
+            return feedback(False, "", wrong)
     return feedback(True, f"matches the grouped + 1x1 F.conv2d on {len(cases)} inputs it had not seen.", "")
 
 
