@@ -24,8 +24,8 @@ LEVELS = {
     "models": 4, "export": 4,
     "inference": 5,
     "train": 6,
-    "widgets": 7, "zoo": 7,
-    "checks": 8,
+    "widgets": 7, "zoo": 7, "family": 7, "photo": 7,
+    "checks": 8, "crf_view": 8,
 }  # fmt: skip
 STANDALONE = {"crf": {"lattice"}, "lattice": set()}
 
