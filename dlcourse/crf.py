@@ -17,6 +17,8 @@ builds the full ``N x N`` kernel; ``method="lattice"`` filters with
 Python binding ``pydensecrf``), each kernel is normalised symmetrically,
 ``m = D^-1/2 K D^-1/2 Q`` with ``D = K 1``, and includes the pixel itself.
 
+Where ``pydensecrf`` installs, :func:`reference_dense_crf` runs it with the same arguments.
+
 DeepLab (Chen et al., ICLR 2015, https://arxiv.org/abs/1412.7062; TPAMI 2017,
 https://arxiv.org/abs/1606.00915) fixes ``w2 = 3, theta_gamma = 3`` and cross-validates
 ``w1, theta_alpha, theta_beta``; :data:`DEEPLAB_CRF_PARAMS` lists the values the authors
@@ -27,6 +29,8 @@ Used in: 09.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -142,8 +146,7 @@ class LatticeFilter:
 
     def __init__(self, features: Tensor, weight: float = 1.0) -> None:
         self.lattice = PermutohedralLattice(features)
-        ones = torch.ones(features.shape[0], 1, dtype=torch.float32, device=features.device)
-        norm = (self.lattice.filter(ones) + 1e-20).rsqrt()
+        norm = (self.lattice.filter_ones() + 1e-20).rsqrt()
         self.lattice.rescale(before=norm, after=weight * norm)
 
     def __call__(self, values: Tensor) -> Tensor:
@@ -168,31 +171,45 @@ def potts(num_classes: int, device=None, dtype=torch.float32) -> Tensor:
     return 1.0 - torch.eye(num_classes, device=device, dtype=dtype)
 
 
-def mean_field(unary: Tensor, filters, weights, compat: Tensor | None, iterations: int) -> Tensor:
+def _weighted(message: Tensor, weight) -> Tensor:
+    """``w * m`` for a number, ``m W^T`` for a ``(C, C)`` matrix of per-class weights."""
+    if isinstance(weight, float) and weight == 1.0:
+        return message
+    if isinstance(weight, Tensor) and weight.ndim == 2:
+        return message @ weight.T
+    return weight * message
+
+
+def mean_field(unary: Tensor, filters, weights, compat: Tensor | None, iterations: int,
+               pool: ThreadPoolExecutor | None = None) -> Tensor:  # fmt: skip
     """Mean-field iterations of the dense CRF.
 
     Args:
-        unary: ``(N, C)`` unary energies ``U = -log P`` (or ``-logits``).
-        filters: callables, each filtering ``(N, C)`` values (:func:`make_filter`).
-        weights: one weight per filter (floats or scalar tensors).
+        unary: ``(N, C)`` (or ``(B, N, C)``) unary energies ``U = -log P`` (or ``-logits``).
+        filters: callables, each filtering values of that shape (:func:`make_filter`).
+        weights: one weight per filter: a float, a scalar tensor, or a ``(C, C)`` matrix
+            ``W`` of per-class weights (the message becomes ``m W^T``, as in CRF-as-RNN).
         compat: ``(C, C)`` label compatibility ``mu`` (an energy), or ``None`` for Potts.
         iterations: number of updates.
+        pool: run the filters side by side on this thread pool (``None``: one after another).
 
     Returns:
-        ``(N, C)`` logits ``-U - sum_k w_k m_k mu^T``; their softmax is ``Q``. For Potts,
-        ``-m mu^T = m - sum_l' m(l')`` and the sum is the same for every label, so it is
-        left out (``Q`` does not change).
+        logits ``-U - sum_k (w_k m_k) mu^T`` of ``unary``'s shape; their softmax is ``Q``. For
+        Potts, ``-m mu^T = m - sum_l' m(l')`` and the sum is the same for every label, so it
+        is left out (``Q`` does not change).
     """
     logits = -unary
     for _ in range(iterations):
-        q = torch.softmax(logits, dim=1)
-        pairwise = None
-        for weight, filt in zip(weights, filters, strict=True):
-            message = filt(q)
-            message = message if isinstance(weight, float) and weight == 1.0 else weight * message
-            pairwise = message if pairwise is None else pairwise + message
-        if pairwise is None:
+        q = torch.softmax(logits, dim=-1)
+        if not filters:
             break
+        if pool is None or len(filters) < 2:
+            messages = [filt(q) for filt in filters]
+        else:
+            messages = list(pool.map(lambda filt, values: filt(values), filters, [q] * len(filters)))
+        pairwise = _weighted(messages[0], weights[0])
+        for message, weight in zip(messages[1:], weights[1:], strict=True):
+            pairwise = pairwise + _weighted(message, weight)
         logits = pairwise - unary if compat is None else -unary - pairwise @ compat.T
     return logits
 
@@ -250,6 +267,7 @@ def dense_crf(
     compat: np.ndarray | Tensor | None = None,
     method: str = "lattice",
     eps: float = 1e-5,
+    workers: int | None = None,
 ) -> np.ndarray | Tensor:
     """Refine a segmentation's class probabilities with the fully connected CRF.
 
@@ -266,6 +284,9 @@ def dense_crf(
         method: ``"lattice"`` (fast, any size, CPU or GPU) or ``"naive"`` (exact, small images).
         eps: probabilities are clipped to ``[eps, 1]`` before ``U = -log P``, as pydensecrf's
             ``unary_from_softmax`` does.
+        workers: CPU threads that build and apply the two kernels side by side (each on one
+            torch thread); ``None``: 2 when torch may use 2 or more threads, else 1. Torch's
+            own thread setting is the same on return as before (also after an error).
 
     Returns:
         ``(C, H, W)`` refined probabilities, a NumPy array if ``probs`` was one, else a
@@ -281,31 +302,85 @@ def dense_crf(
     w1, w2 = _non_negative(w1, "w1"), _non_negative(w2, "w2")
     theta_alpha, theta_beta = _positive(theta_alpha, "theta_alpha"), _positive(theta_beta, "theta_beta")
     theta_gamma = _positive(theta_gamma, "theta_gamma")
-    with single_threaded(probs.device):
-        refined = _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_gamma, compat,
-                             method, eps)  # fmt: skip
+    if workers is None:
+        workers = 2 if probs.device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers={workers!r}: must be an int >= 1 (threads for the two kernels)")
+    pool = ThreadPoolExecutor(2) if workers >= 2 else None
+    try:
+        with single_threaded(probs.device):
+            refined = _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_gamma, compat,
+                                 method, eps, pool)  # fmt: skip
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return refined.cpu().numpy() if as_numpy else refined
 
 
-def _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_gamma, compat, method, eps):
+def _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_gamma, compat, method, eps,
+               pool=None):  # fmt: skip
     num_classes, height, width = probs.shape
     dtype = torch.float64 if probs.dtype == torch.float64 else torch.float32
     if compat is not None:
         compat = torch.as_tensor(compat, dtype=dtype, device=probs.device)
         if compat.shape != (num_classes, num_classes):
             raise ValueError(f"compat: expected shape ({num_classes}, {num_classes}), got {tuple(compat.shape)}")
-    filters = []
+    builders = []
     if w2 > 0:
-        spatial = spatial_features(height, width, theta_gamma, probs.device, dtype)
-        filters.append(make_filter(spatial, method, weight=w2))
+        builders.append(lambda: make_filter(spatial_features(height, width, theta_gamma, probs.device, dtype),
+                                            method, weight=w2))  # fmt: skip
     if w1 > 0:
-        bilateral = bilateral_features(image, theta_alpha, theta_beta, dtype)
-        filters.append(make_filter(bilateral, method, weight=w1))
+        builders.append(lambda: make_filter(bilateral_features(image, theta_alpha, theta_beta, dtype),
+                                            method, weight=w1))  # fmt: skip
+    if iterations == 0:
+        builders = []
+    if pool is None or len(builders) < 2:
+        filters = [build() for build in builders]
+    else:
+        filters = list(pool.map(lambda build: build(), builders))
     weights = [1.0] * len(filters)
     unary = -probs.to(dtype).clamp(min=eps, max=1.0).log().reshape(num_classes, -1).T
     with torch.no_grad():
-        logits = mean_field(unary.contiguous(), filters, weights, compat, iterations)
+        logits = mean_field(unary.contiguous(), filters, weights, compat, iterations, pool)
     return torch.softmax(logits, dim=1).T.reshape(num_classes, height, width)
+
+
+def reference_dense_crf(image: np.ndarray, probs: np.ndarray, iterations: int = 10, *, w1: float = 4.0,
+                        theta_alpha: float = 121.0, theta_beta: float = 5.0, w2: float = 3.0,
+                        theta_gamma: float = 3.0) -> np.ndarray:  # fmt: skip
+    """The same CRF computed by the reference C++ code (``pydensecrf``) -> ``(C, H, W)`` probabilities.
+
+    Takes :func:`dense_crf`'s arguments (NumPy ``image`` ``(H, W, 3)`` uint8 and ``probs``
+    ``(C, H, W)``). Needs the optional package: ``pip install pydensecrf2`` (the course's
+    ``crf`` extra); it has no wheels for every Python, and :func:`dense_crf` needs none of it.
+    """
+    try:
+        import pydensecrf.densecrf as dcrf
+        from pydensecrf.utils import unary_from_softmax
+    except ImportError as err:
+        raise ImportError("reference_dense_crf needs pydensecrf: pip install pydensecrf2 (or the course's "
+                          "extra, pip install -e '.[crf]'); dense_crf works without it") from err  # fmt: skip
+    probs = np.ascontiguousarray(check_probs(np.asarray(probs)).numpy(), dtype=np.float32)
+    image = np.ascontiguousarray(check_image(np.asarray(image), probs.shape[1:]).numpy())
+    classes, height, width = probs.shape
+    crf = dcrf.DenseCRF2D(width, height, classes)
+    crf.setUnaryEnergy(unary_from_softmax(probs))
+    crf.addPairwiseGaussian(sxy=_positive(theta_gamma, "theta_gamma"), compat=_non_negative(w2, "w2"))
+    crf.addPairwiseBilateral(sxy=_positive(theta_alpha, "theta_alpha"), srgb=_positive(theta_beta, "theta_beta"),
+                             rgbim=image, compat=_non_negative(w1, "w1"))  # fmt: skip
+    return np.array(crf.inference(iterations)).reshape(classes, height, width)
+
+
+class _PerImage:
+    """Apply a filter built for one image's ``(N, d)`` features to a batch ``(B, N, C)`` of values."""
+
+    def __init__(self, filt) -> None:
+        self.filt = filt
+
+    def __call__(self, values: Tensor) -> Tensor:
+        batch, n, channels = values.shape
+        side_by_side = values.permute(1, 0, 2).reshape(n, batch * channels)
+        return self.filt(side_by_side).reshape(n, batch, channels).permute(1, 0, 2)
 
 
 class CRFasRNN(nn.Module):
@@ -315,19 +390,21 @@ class CRFasRNN(nn.Module):
     ICCV 2015, https://arxiv.org/abs/1502.03240.
 
     The unary energy is ``-logits`` of the network below; every iteration filters the
-    current ``Q`` with the two normalised Gaussian kernels, weights the messages with the
-    learnable kernel weights, applies the learnable ``(C, C)`` compatibility matrix
-    (initialised to Potts) and adds the unary. Kernel widths stay fixed.
+    current ``Q`` with the two normalised Gaussian kernels, mixes each kernel's messages
+    with its learnable ``(C, C)`` matrix of per-class weights (``m W^T``, initialised to
+    ``w I``, as in the paper's layer), applies the learnable ``(C, C)`` compatibility matrix
+    (initialised to Potts) and adds the unary. Kernel widths stay fixed. With
+    ``method="lattice"`` the whole batch shares one lattice for the appearance kernel.
 
     Args:
         num_classes: ``C``.
         iterations: unrolled mean-field steps (5 in training, as in the paper).
         w1, theta_alpha, theta_beta, w2, theta_gamma: as in :func:`dense_crf`; ``w1`` and
-            ``w2`` are the initial values of the learnable weights.
+            ``w2`` set the initial per-class weights ``w1 I`` and ``w2 I``.
         method: ``"naive"`` (exact, small images) or ``"lattice"``.
 
-    Shape: logits ``(N, C, H, W)`` and images ``(N, 3, H, W)`` (RGB on the 0..255 scale)
-    -> refined logits ``(N, C, H, W)``.
+    Shape: logits ``(B, C, H, W)`` and images ``(B, 3, H, W)`` (RGB on the 0..255 scale)
+    -> refined logits ``(B, C, H, W)``.
     """
 
     def __init__(self, num_classes: int, iterations: int = 5, w1: float = 4.0, theta_alpha: float = 121.0,
@@ -341,13 +418,14 @@ class CRFasRNN(nn.Module):
         self.num_classes, self.iterations, self.method = num_classes, int(iterations), method
         self.theta_alpha, self.theta_beta = _positive(theta_alpha, "theta_alpha"), _positive(theta_beta, "theta_beta")
         self.theta_gamma = _positive(theta_gamma, "theta_gamma")
-        self.bilateral_weight = nn.Parameter(torch.tensor(_non_negative(w1, "w1")))
-        self.spatial_weight = nn.Parameter(torch.tensor(_non_negative(w2, "w2")))
+        eye = torch.eye(num_classes)
+        self.bilateral_weights = nn.Parameter(_non_negative(w1, "w1") * eye)
+        self.spatial_weights = nn.Parameter(_non_negative(w2, "w2") * eye)
         self.compat = nn.Parameter(potts(num_classes))
 
     def forward(self, logits: Tensor, images: Tensor) -> Tensor:
         if logits.ndim != 4 or logits.shape[1] != self.num_classes:
-            raise ValueError(f"logits: expected shape (N, {self.num_classes}, H, W), got {tuple(logits.shape)}")
+            raise ValueError(f"logits: expected shape (B, {self.num_classes}, H, W), got {tuple(logits.shape)}")
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] != logits.shape[0] \
                 or images.shape[2:] != logits.shape[2:]:
             raise ValueError(f"images: expected shape ({logits.shape[0]}, 3, {logits.shape[2]}, "
@@ -355,13 +433,18 @@ class CRFasRNN(nn.Module):
         batch, classes, height, width = logits.shape
         dtype = logits.dtype
         spatial = make_filter(spatial_features(height, width, self.theta_gamma, logits.device, dtype), self.method)
-        out = []
-        for logit, image in zip(logits, images.detach(), strict=True):
-            rgb = image.permute(1, 2, 0)
-            bilateral = bilateral_features(rgb, self.theta_alpha, self.theta_beta, dtype)
-            filters = [spatial, make_filter(bilateral, self.method)]
-            weights = [self.spatial_weight.to(dtype), self.bilateral_weight.to(dtype)]
-            unary = -logit.reshape(classes, -1).T
+        rgb = images.detach().permute(0, 2, 3, 1)  # (B, H, W, 3)
+        weights = [self.spatial_weights.to(dtype), self.bilateral_weights.to(dtype)]
+        unary = -logits.reshape(batch, classes, -1).transpose(1, 2)  # (B, N, C)
+        if self.method == "lattice":  # one lattice for the batch: (B, N, 5) features
+            bilateral = torch.stack([bilateral_features(image, self.theta_alpha, self.theta_beta, dtype)
+                                     for image in rgb])  # fmt: skip
+            filters = [_PerImage(spatial), make_filter(bilateral, self.method)]
             refined = mean_field(unary, filters, weights, self.compat.to(dtype), self.iterations)
-            out.append(refined.T.reshape(classes, height, width))
-        return torch.stack(out)
+        else:
+            refined = torch.stack([
+                mean_field(u, [spatial, make_filter(bilateral_features(image, self.theta_alpha, self.theta_beta,
+                                                                       dtype), self.method)],
+                           weights, self.compat.to(dtype), self.iterations)
+                for u, image in zip(unary, rgb, strict=True)])  # fmt: skip
+        return refined.transpose(1, 2).reshape(batch, classes, height, width)

@@ -20,6 +20,7 @@ from dlcourse.crf import (
     make_filter,
     mean_field,
     potts,
+    reference_dense_crf,
     simulated_probs,
     spatial_features,
 )
@@ -238,12 +239,11 @@ def test_crfasrnn_gradcheck():
     assert torch.autograd.gradcheck(lambda x: layer(x, images), (logits,), eps=1e-6, atol=1e-5)
 
     def of_parameters(w1, w2, compat):
-        layer.bilateral_weight.data, layer.spatial_weight.data, layer.compat.data = w1, w2, compat
-        return torch.func.functional_call(layer, {"bilateral_weight": w1, "spatial_weight": w2, "compat": compat},
+        return torch.func.functional_call(layer, {"bilateral_weights": w1, "spatial_weights": w2, "compat": compat},
                                           (logits.detach(), images))  # fmt: skip
 
-    params = (torch.tensor(2.0, dtype=torch.float64, requires_grad=True),
-              torch.tensor(1.0, dtype=torch.float64, requires_grad=True),
+    eye = torch.eye(3, dtype=torch.float64)
+    params = ((2.0 * eye + 0.1).requires_grad_(), (1.0 * eye - 0.05).requires_grad_(),
               potts(3, dtype=torch.float64).requires_grad_())  # fmt: skip
     assert torch.autograd.gradcheck(of_parameters, params, eps=1e-6, atol=1e-5)
 
@@ -258,6 +258,43 @@ def test_crfasrnn_lattice_backward_reaches_every_parameter():
     torch.nn.functional.cross_entropy(out, target).backward()
     for name, param in [("logits", logits), *layer.named_parameters()]:
         assert param.grad is not None and float(param.grad.abs().sum()) > 0, name
+
+
+def test_crfasrnn_has_a_weight_matrix_per_kernel_and_batches_like_single_images():
+    # Zheng et al.'s layer mixes each kernel's messages with a learnable C x C matrix
+    # (initialised to w * I): at initialisation that is dense_crf's scalar weight.
+    layer = CRFasRNN(3, iterations=3, method="lattice", **SMALL)
+    assert layer.bilateral_weights.shape == (3, 3) and layer.spatial_weights.shape == (3, 3)
+    torch.testing.assert_close(layer.bilateral_weights.detach(), 4.0 * torch.eye(3))
+    with torch.no_grad():
+        layer.bilateral_weights[0, 1] = 1.5  # class 1's message now also pulls towards class 0
+    images = torch.stack([blocky_image(14, 17, s) for s in (2, 3, 4)]).permute(0, 3, 1, 2).float()
+    logits = torch.randn(3, 3, 14, 17, generator=torch.Generator().manual_seed(0))
+    batched = layer(logits, images)
+    for b in range(3):  # one lattice for the batch = one lattice per image (float rounding: 1e-5)
+        torch.testing.assert_close(batched[b], layer(logits[b : b + 1], images[b : b + 1])[0], rtol=1e-5, atol=1e-5)
+    naive = CRFasRNN(3, iterations=3, method="naive", **SMALL)
+    naive.load_state_dict(layer.state_dict())
+    assert float((naive(logits, images).argmax(1) == batched.argmax(1)).float().mean()) > 0.95
+
+
+def test_dense_crf_restores_torch_threads_also_after_an_error():
+    image, probs = blocky_image(12, 14, 3), random_probs(3, 12, 14, 3)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        one = dense_crf(image, probs, 4, workers=1, **SMALL)
+        assert torch.get_num_threads() == 2
+        two = dense_crf(image, probs, 4, workers=2, **SMALL)
+        assert torch.get_num_threads() == 2
+        torch.testing.assert_close(one, two)  # the kernels side by side give the same numbers
+        with pytest.raises(ValueError, match="compat"):  # raised inside, after the switch to one thread
+            dense_crf(image, probs, 4, compat=torch.zeros(2, 2))
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="workers"):
+            dense_crf(image, probs, 4, workers=0)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_crfasrnn_bad_inputs():
@@ -286,14 +323,17 @@ def _pydensecrf():
 
 
 def reference(image: np.ndarray, probs: np.ndarray, iterations: int, params: dict) -> np.ndarray:
-    dcrf, utils = _pydensecrf()
-    classes, height, width = probs.shape
-    crf = dcrf.DenseCRF2D(width, height, classes)
-    crf.setUnaryEnergy(utils.unary_from_softmax(probs))
-    crf.addPairwiseGaussian(sxy=params["theta_gamma"], compat=params["w2"])
-    crf.addPairwiseBilateral(sxy=params["theta_alpha"], srgb=params["theta_beta"],
-                             rgbim=np.array(image, order="C"), compat=params["w1"])  # fmt: skip
-    return np.array(crf.inference(iterations)).reshape(classes, height, width)
+    _pydensecrf()
+    return reference_dense_crf(np.array(image, order="C"), probs, iterations, **params)
+
+
+def test_reference_wrapper_says_how_to_install_pydensecrf(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pydensecrf.densecrf", None)  # as if it were not installed
+    image, probs = blocky_image(6, 7, 0).numpy(), random_probs(3, 6, 7, 0).numpy()
+    with pytest.raises(ImportError, match="pip install pydensecrf2"):
+        reference_dense_crf(image, probs, 2)
 
 
 def real_photos():
@@ -309,7 +349,7 @@ def real_photos():
 
 @pytest.mark.parametrize("preset", ["v1-largefov", "v2-resnet101"])
 def test_agreement_with_pydensecrf_on_real_photos(preset):
-    """Same labels as pydensecrf on at least 99% of the pixels of every photo.
+    """Same labels as pydensecrf on at least 99.5% of the pixels of every photo.
 
     Unaries: not the label itself but a simulated coarse network output
     (:func:`dlcourse.crf.simulated_probs`): the label shifted by a few pixels, averaged
@@ -327,7 +367,7 @@ def test_agreement_with_pydensecrf_on_real_photos(preset):
         ours = dense_crf(image, probs, 10, method="lattice", **params)
         agree = float((ours.argmax(0) == expected.argmax(0)).mean())
         changed = float((expected.argmax(0) != probs.argmax(0)).mean())
-        assert agree >= 0.99, f"{name}: only {agree:.2%} of labels agree with pydensecrf"
+        assert agree >= 0.995, f"{name}: only {agree:.2%} of labels agree with pydensecrf"
         assert changed > 0.001, f"{name}: the CRF changed almost nothing; the check would be empty"
         np.testing.assert_allclose(ours, expected, atol=0.05)
 
@@ -339,7 +379,7 @@ def test_agreement_with_pydensecrf_on_random_small_images():
         probs = random_probs(5, 37, 53, seed).numpy()
         expected = reference(image, probs, 5, SMALL)
         ours = dense_crf(image, probs, 5, method="lattice", **SMALL)
-        assert float((ours.argmax(0) == expected.argmax(0)).mean()) >= 0.99
+        assert float((ours.argmax(0) == expected.argmax(0)).mean()) >= 0.995
 
 
 # --- lesson 09 exercise checkers -----------------------------------------------------
@@ -390,15 +430,52 @@ def test_plot_crf_and_its_explorer():
     from matplotlib import pyplot as plt
     from matplotlib.figure import Figure
 
-    from dlcourse.widgets import crf_explorer, plot_crf
+    from dlcourse.crf_view import CONTROLS, NAMES, crf_explorer, plot_crf
 
     image, probs = blocky_image(20, 24, 8).numpy(), random_probs(3, 20, 24, 8).numpy()
     fig = plot_crf(image, probs, w1=4.0, theta_alpha=8.0, theta_beta=20.0, w2=3.0, theta_gamma=2.0, iterations=0)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
-    assert "0.0% of pixels changed" in fig.axes[2].get_title()  # no iterations: nothing moves
+    assert "0.0% changed" in fig.axes[2].get_title()  # no iterations: nothing moves
     plt.close(fig)
     fig = crf_explorer(interactive=False)  # the sample photo at its start values
-    assert isinstance(fig, Figure) and "w1=4" in fig._suptitle.get_text()
+    caption = fig.texts[0]
+    assert isinstance(fig, Figure) and caption.get_text().startswith("w1 = 4, θα = 40 px")
+    # the caption and the third panel's title do not overlap
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert not caption.get_window_extent(renderer).overlaps(fig.axes[2].title.get_window_extent(renderer))
     plt.close(fig)
+    # sliders and figure name the parameters alike; whole-number sliders are whole numbers
+    for name, control in CONTROLS.items():
+        assert control.description.startswith(NAMES[name])
+    assert all(isinstance(CONTROLS[n].value, int) for n in ("theta_alpha", "theta_beta", "theta_gamma", "iterations"))
     with pytest.raises(ValueError, match="both image and probs"):
         crf_explorer(image=image, interactive=False)
+
+
+def test_live_crf_explorer_says_when_it_is_computing():
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dlcourse.crf_view import crf_explorer
+
+    image, probs = blocky_image(20, 24, 9).numpy(), random_probs(3, 20, 24, 9).numpy()
+    box = crf_explorer(image, probs, interactive=True)
+    seen = []
+    box.status.observe(lambda change: seen.append(change["new"]), names="value")
+    assert type(box.controls["theta_alpha"]).__name__ == "IntSlider"
+    assert type(box.controls["w1"]).__name__ == "FloatSlider"
+    box.controls["theta_alpha"].value = 12
+    assert seen[0] == "computing..." and seen[-1].startswith("updated in ")
+    assert not box.controls["w1"].continuous_update  # redraw on release, not while dragging
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_crfasrnn_batch_on_cuda_matches_cpu():
+    layer = CRFasRNN(4, iterations=3, method="lattice", **SMALL)
+    images = torch.stack([blocky_image(30, 40, s) for s in range(4)]).permute(0, 3, 1, 2).float()
+    logits = torch.randn(4, 4, 30, 40, generator=torch.Generator().manual_seed(1))
+    cpu = layer(logits, images)
+    gpu = layer.cuda()(logits.cuda(), images.cuda())
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-4)
