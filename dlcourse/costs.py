@@ -130,6 +130,24 @@ def activation_bytes(model: nn.Module, input_size: object = (512, 512)) -> int:
     return total
 
 
+def benchmark_module():
+    """``torch.utils.benchmark``, imported without its import-time note about ``CUDA_HOME``.
+
+    On a machine with ``CUDA_HOME`` set but no GPU, importing it logs a warning from
+    ``torch.utils.cpp_extension`` that says nothing about the timing; it is silenced here.
+    """
+    import logging
+
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils import benchmark
+    finally:
+        logger.setLevel(level)
+    return benchmark
+
+
 @dataclass(frozen=True)
 class Latency:
     """Median and spread of a forward pass's wall time, and how it was measured."""
@@ -164,8 +182,7 @@ def latency(
         threads: CPU threads (default: ``torch.get_num_threads()``); the Timer restores
             the previous setting afterwards.
     """
-    from torch.utils import benchmark
-
+    benchmark = benchmark_module()
     height, width = _size(input_size, "latency")
     batch, repeats = positive_int(batch, "batch", "latency"), positive_int(repeats, "repeats", "latency")
     device = _device_of(model)

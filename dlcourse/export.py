@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dlcourse.costs import Latency
+from dlcourse.costs import Latency, benchmark_module
 
 EXTRA = "pip install -e '.[export]'  (or: pip install onnx onnxscript onnxruntime)"
 
@@ -130,8 +130,7 @@ def check_onnx(model: nn.Module, path: str | Path,
 def onnx_latency(path: str | Path, input_size: tuple[int, int] = (513, 513), repeats: int = 5,
                  warmup: int = 1) -> Latency:  # fmt: skip
     """Median wall time of ONNX Runtime on one image, measured like :func:`costs.latency`."""
-    from torch.utils import benchmark
-
+    benchmark = benchmark_module()
     session = _session(path)
     x = np.random.default_rng(0).standard_normal((1, 3, *input_size)).astype(np.float32)
     timer = benchmark.Timer(stmt="session.run(None, {'image': x})",
