@@ -30,6 +30,7 @@ Used in: 09.
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -268,6 +269,7 @@ def dense_crf(
     method: str = "lattice",
     eps: float = 1e-5,
     workers: int | None = None,
+    cache: dict | None = None,
 ) -> np.ndarray | Tensor:
     """Refine a segmentation's class probabilities with the fully connected CRF.
 
@@ -287,6 +289,9 @@ def dense_crf(
         workers: CPU threads that build and apply the two kernels side by side (each on one
             torch thread); ``None``: 2 when torch may use 2 or more threads, else 1. Torch's
             own thread setting is the same on return as before (also after an error).
+        cache: a dict that keeps the two built kernels between calls (an explorer passes one):
+            a kernel whose image, size and parameters are unchanged is reused, not rebuilt.
+            ``None``: nothing is kept.
 
     Returns:
         ``(C, H, W)`` refined probabilities, a NumPy array if ``probs`` was one, else a
@@ -310,7 +315,7 @@ def dense_crf(
     try:
         with single_threaded(probs.device):
             refined = _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_gamma, compat,
-                                 method, eps, pool)  # fmt: skip
+                                 method, eps, pool, cache)  # fmt: skip
     finally:
         if pool is not None:
             pool.shutdown()
@@ -318,26 +323,35 @@ def dense_crf(
 
 
 def _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_gamma, compat, method, eps,
-               pool=None):  # fmt: skip
+               pool=None, cache=None):  # fmt: skip
     num_classes, height, width = probs.shape
     dtype = torch.float64 if probs.dtype == torch.float64 else torch.float32
     if compat is not None:
         compat = torch.as_tensor(compat, dtype=dtype, device=probs.device)
         if compat.shape != (num_classes, num_classes):
             raise ValueError(f"compat: expected shape ({num_classes}, {num_classes}), got {tuple(compat.shape)}")
-    builders = []
+    common = (method, dtype, str(probs.device), height, width)
+    builders = {}  # key -> how to build that kernel
     if w2 > 0:
-        builders.append(lambda: make_filter(spatial_features(height, width, theta_gamma, probs.device, dtype),
-                                            method, weight=w2))  # fmt: skip
+        builders[("smoothness", *common, theta_gamma, w2)] = lambda: make_filter(
+            spatial_features(height, width, theta_gamma, probs.device, dtype), method, weight=w2)  # fmt: skip
     if w1 > 0:
-        builders.append(lambda: make_filter(bilateral_features(image, theta_alpha, theta_beta, dtype),
-                                            method, weight=w1))  # fmt: skip
+        picture = hashlib.sha1(image.cpu().numpy().tobytes()).hexdigest() if cache is not None else None
+        builders[("appearance", *common, picture, theta_alpha, theta_beta, w1)] = lambda: make_filter(
+            bilateral_features(image, theta_alpha, theta_beta, dtype), method, weight=w1)  # fmt: skip
     if iterations == 0:
-        builders = []
-    if pool is None or len(builders) < 2:
-        filters = [build() for build in builders]
+        builders = {}
+    kept = {} if cache is None else {key: cache[key] for key in builders if key in cache}
+    missing = [key for key in builders if key not in kept]
+    if pool is None or len(missing) < 2:
+        built = [builders[key]() for key in missing]
     else:
-        filters = list(pool.map(lambda build: build(), builders))
+        built = list(pool.map(lambda key: builders[key](), missing))
+    kept.update(zip(missing, built, strict=True))
+    if cache is not None:
+        cache.clear()  # keep only the kernels of this call
+        cache.update(kept)
+    filters = [kept[key] for key in builders]
     weights = [1.0] * len(filters)
     unary = -probs.to(dtype).clamp(min=eps, max=1.0).log().reshape(num_classes, -1).T
     with torch.no_grad():

@@ -16,7 +16,13 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 from dlcourse.viz import to_numpy_image
-from dlcourse.widgets import Slider, explore, front_end_available
+from dlcourse.widgets import (
+    EXPLORER_DPI,
+    LiveFigure,
+    front_end_available,
+    live_explorer,
+    make_controls,
+)
 
 EXPLORER_SIZE = (160, 188)
 """The explorer's working resolution (width, height): a third of the sample photo. At this
@@ -32,6 +38,75 @@ def describe(params: dict) -> str:
     """``"w1 = 4, θα = 40 px, ..."``: the parameters as the figure and the sliders name them."""
     units = {"theta_alpha": " px", "theta_beta": " levels", "theta_gamma": " px"}
     return ", ".join(f"{NAMES[key]} = {value:g}{units.get(key, '')}" for key, value in params.items())
+
+
+def crf_canvas(
+    image: np.ndarray, probs: np.ndarray, size: float = 3.2, dpi: float | None = None,
+    room_for_text: bool = True,
+) -> Figure:
+    """The parts of :func:`plot_crf`'s figure that no slider changes: the photo and the unaries.
+
+    The third panel holds an empty picture that :func:`draw_crf` fills with each result.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 photo.
+        probs: ``(C, H, W)`` class probabilities of the same size (C <= 21: VOC colours).
+        size: height of each panel in inches.
+        dpi: the figure's pixels per inch (matplotlib's default when ``None``).
+        room_for_text: leave room for the titles and the parameters under the panels;
+            ``False`` for a :class:`dlcourse.widgets.LiveFigure`, which shows titles as HTML.
+    """
+    from dlcourse.viz import colorize_mask
+
+    photo = to_numpy_image(image)
+    unaries = colorize_mask(np.asarray(probs).argmax(0))
+    aspect = photo.shape[1] / photo.shape[0]
+    width, height = (3 * size * aspect + 0.4, size + 0.8) if room_for_text else (3 * size * aspect + 0.2, size + 0.1)
+    fig, axes = plt.subplots(1, 3, figsize=(width, height), dpi=dpi)
+    bottom, top = (0.1, 0.88) if room_for_text else (0.02, 0.98)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=bottom, top=top, wspace=0.03)
+    for ax, picture, title in zip(axes, (photo, unaries, unaries), ("photo", "unaries (argmax)", ""), strict=True):
+        ax.imshow(picture, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    fig.parameters = fig.text(0.5, 0.02, "", ha="center", va="bottom", fontsize=9) if room_for_text else None
+    fig.kernels = {}  # the CRF's two kernels, kept between frames while their parameters stay (dense_crf's cache)
+    return fig
+
+
+def draw_crf(
+    fig: Figure,
+    photo: np.ndarray,
+    probs: np.ndarray,
+    w1: float = 4.0,
+    theta_alpha: float = 40.0,
+    theta_beta: float = 5.0,
+    w2: float = 3.0,
+    theta_gamma: float = 3.0,
+    iterations: int = 10,
+) -> Figure:
+    """Run the dense CRF and draw its labels on a :func:`crf_canvas`; returns ``fig``.
+
+    The arguments after ``probs`` are those of :func:`dlcourse.crf.dense_crf` (lattice method).
+    A kernel whose parameters did not change since the last frame is not built again (moving
+    ``iterations`` rebuilds nothing, moving θα or w1 only the appearance kernel).
+    """
+    import torch
+
+    from dlcourse.crf import dense_crf
+    from dlcourse.viz import colorize_mask
+
+    probs = torch.as_tensor(np.asarray(probs, dtype=np.float32))
+    refined = dense_crf(photo, probs, int(iterations), w1=w1, theta_alpha=theta_alpha, theta_beta=theta_beta,
+                        w2=w2, theta_gamma=theta_gamma, cache=fig.kernels)  # fmt: skip
+    before, after = probs.argmax(0).numpy(), refined.argmax(0).numpy()
+    panel = fig.axes[2]
+    panel.images[0].set_data(colorize_mask(after))
+    panel.set_title(f"after {int(iterations)} iterations: {(before != after).mean():.1%} changed", fontsize=9)
+    if fig.parameters is not None:
+        params = dict(w1=w1, theta_alpha=theta_alpha, theta_beta=theta_beta, w2=w2, theta_gamma=theta_gamma)
+        fig.parameters.set_text(describe(params))
+    return fig
 
 
 def plot_crf(
@@ -58,32 +133,9 @@ def plot_crf(
 
     The parameters are written under the panels, so that no title overlaps another.
     """
-    import torch
-
-    from dlcourse.crf import dense_crf
-    from dlcourse.viz import colorize_mask
-
     photo = to_numpy_image(image)
-    probs = torch.as_tensor(np.asarray(probs, dtype=np.float32))
-    refined = dense_crf(photo, probs, int(iterations), w1=w1, theta_alpha=theta_alpha,
-                        theta_beta=theta_beta, w2=w2, theta_gamma=theta_gamma)  # fmt: skip
-    before, after = probs.argmax(0).numpy(), refined.argmax(0).numpy()
-    changed = float((before != after).mean())
-    aspect = photo.shape[1] / photo.shape[0]
-    fig, axes = plt.subplots(1, 3, figsize=(3 * size * aspect + 0.4, size + 0.8), dpi=dpi)
-    panels = [
-        ("photo", photo),
-        ("unaries (argmax)", colorize_mask(before)),
-        (f"after {int(iterations)} iterations: {changed:.1%} changed", colorize_mask(after)),
-    ]
-    for ax, (title, picture) in zip(axes, panels, strict=True):
-        ax.imshow(picture, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
-    params = dict(w1=w1, theta_alpha=theta_alpha, theta_beta=theta_beta, w2=w2, theta_gamma=theta_gamma)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.text(0.5, 0.02, describe(params), ha="center", va="bottom", fontsize=9)
-    return fig
+    fig = crf_canvas(photo, probs, size, dpi)
+    return draw_crf(fig, photo, probs, w1, theta_alpha, theta_beta, w2, theta_gamma, iterations)
 
 
 def explorer_inputs() -> tuple[np.ndarray, np.ndarray]:
@@ -99,14 +151,15 @@ def explorer_inputs() -> tuple[np.ndarray, np.ndarray]:
 
 
 CONTROLS = {
-    "w1": Slider(0.0, 10.0, 0.5, 4.0, "w1 (appearance)"),
-    "theta_alpha": Slider(1, 120, 1, 40, "θα (px)"),
-    "theta_beta": Slider(1, 40, 1, 5, "θβ (levels)"),
-    "w2": Slider(0.0, 10.0, 0.5, 3.0, "w2 (smoothness)"),
-    "theta_gamma": Slider(1, 10, 1, 3, "θγ (px)"),
-    "iterations": Slider(0, 15, 1, 10, "iterations"),
+    "w1": ((0.0, 10.0, 0.5), 4.0, "w1 (appearance)"),
+    "theta_alpha": ((1, 120), 40, "θα (px)"),
+    "theta_beta": ((1, 40), 5, "θβ (levels)"),
+    "w2": ((0.0, 10.0, 0.5), 3.0, "w2 (smoothness)"),
+    "theta_gamma": ((1, 10), 3, "θγ (px)"),
+    "iterations": ((0, 15), 10, "iterations"),
 }
-"""The explorer's sliders; whole-number parameters get integer sliders (they show 40, not 40.0)."""
+"""The explorer's sliders: name -> (ipywidgets abbreviation, start, label). Whole-number
+parameters get integer sliders (they show 40, not 40.0)."""
 
 
 def crf_explorer(image: np.ndarray | None = None, probs: np.ndarray | None = None, *,
@@ -116,6 +169,8 @@ def crf_explorer(image: np.ndarray | None = None, probs: np.ndarray | None = Non
     Keep the image small (the default is the sample photo at :data:`EXPLORER_SIZE`) so that
     every redraw takes a fraction of a second. Sliders redraw on release; while the CRF
     runs, a line above the figure says "computing...", then how long the update took.
+    The figure is redrawn in place (:class:`dlcourse.widgets.LiveFigure`): only the third
+    panel changes.
 
     Args:
         image: ``(H, W, 3)`` uint8 photo.
@@ -124,58 +179,34 @@ def crf_explorer(image: np.ndarray | None = None, probs: np.ndarray | None = Non
             (``False``); ``None`` decides from :func:`dlcourse.widgets.front_end_available`.
 
     Returns:
-        An ipywidgets ``VBox`` (``.controls``, ``.status``, ``.output``) or a ``Figure``.
+        An ipywidgets ``VBox`` (``.controls``, ``.status``, ``.image``) or a ``Figure``.
     """
     if (image is None) != (probs is None):
         raise ValueError("crf_explorer: give both image and probs, or neither (for the sample photo)")
     if image is None:
         image, probs = explorer_inputs()
     photo = to_numpy_image(image)
-
-    def draw(**values) -> Figure:
-        return plot_crf(photo, probs, dpi=80, **values)
-
+    controls = make_controls({name: abbrev for name, (abbrev, _, _) in CONTROLS.items()},
+                             defaults={name: start for name, (_, start, _) in CONTROLS.items()},
+                             labels={name: label for name, (_, _, label) in CONTROLS.items()})  # fmt: skip
     if interactive is None:
         interactive = front_end_available()
     if not interactive:
-        return explore(draw, CONTROLS, interactive=False)
-    return _live_explorer(draw)
+        return plot_crf(photo, probs, **{name: control.value for name, control in controls.items()}, dpi=80)
 
-
-def _slider(control: Slider):
-    """An ipywidgets slider for ``control``: integer when all its numbers are whole."""
     import ipywidgets as w
 
-    numbers = (control.min, control.max, control.step, control.start())
-    kind = w.IntSlider if all(isinstance(v, int) for v in numbers) else w.FloatSlider
-    return kind(min=control.min, max=control.max, step=control.step, value=control.start(),
-                description=control.description, continuous_update=False,
-                style={"description_width": "initial"})  # fmt: skip
-
-
-def _live_explorer(draw):
-    """Sliders, a status line ("computing..." while ``draw`` runs, then its time) and the figure."""
-    import ipywidgets as w
-    from IPython.display import display
-
-    controls = {name: _slider(control) for name, control in CONTROLS.items()}
     status = w.Label("ready")
-    output = w.Output()
+    canvas = crf_canvas(photo, probs, dpi=EXPLORER_DPI, room_for_text=False)
 
-    def redraw(change=None) -> None:
+    def update() -> None:
         status.value = "computing..."
         start = time.perf_counter()
-        fig = draw(**{name: control.value for name, control in controls.items()})
-        with output:
-            output.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+        draw_crf(canvas, photo, probs, **{name: control.value for name, control in controls.items()})
         status.value = f"updated in {1000 * (time.perf_counter() - start):.0f} ms"
 
-    for control in controls.values():
-        control.observe(redraw, names="value")
+    update()
     items = list(controls.values())
-    box = w.VBox([w.HBox(items[:3]), w.HBox(items[3:]), status, output])
-    box.controls, box.status, box.output = controls, status, output
-    redraw()
+    box = live_explorer(LiveFigure(canvas), controls, update, [items[:3], items[3:], [status]])
+    box.status = status
     return box

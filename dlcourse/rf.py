@@ -11,9 +11,11 @@ For a chain of layers with kernel ``k``, stride ``s``, dilation ``d`` and paddin
 starting from ``size = 1, jump = 1, start = 0`` (input pixel ``i`` is centred at ``i``).
 :func:`measure_receptive_field` checks the arithmetic on any model by
 back-propagating from one output unit; :func:`footprint` shows which offsets a
-stack of dilated convolutions actually reaches (the gridding artefact).
+stack of dilated convolutions actually reaches (the gridding artefact);
+:func:`stack_support` which units of a 1-D chain feed one output, and :func:`aspp_taps`
+where the taps of an ASPP branch fall in a photo.
 
-Used in: 01, 02, 03, 04, 06.
+Used in: 01, 02, 03, 04, 06, 08.
 """
 
 from __future__ import annotations
@@ -549,3 +551,38 @@ def footprint(dilations: Sequence[int], kernel: int | Sequence[int] = 3, counts:
         taps = np.convolve(taps, step)
     paths = np.outer(taps, taps)
     return paths if counts else paths > 0
+
+
+def stack_support(layers: Sequence[tuple[int, int, int]]) -> list[np.ndarray]:
+    """Indices of the units at every level that feed output unit 0 of a 1-D conv chain.
+
+    ``layers`` are ``(kernel, stride, dilation)`` without padding. Entry ``l`` of the
+    result holds the unit indices at level ``l`` (0 = input, ``len(layers)`` = output).
+    """
+    support = [np.zeros(1, dtype=np.int64)]
+    for kernel, stride, dilation in reversed(list(layers)):
+        taps = np.arange(kernel) * dilation
+        support.append(np.unique((support[-1][:, None] * stride + taps[None, :]).ravel()))
+    return support[::-1]
+
+
+def aspp_taps(
+    rate: int, output_stride: int, center: tuple[int, int], image_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the 9 taps of one 3x3 ASPP branch of ``rate`` fall in a photo.
+
+    A feature cell at output stride ``s`` covers ``s x s`` photo pixels; the taps sit
+    ``rate`` cells apart around the cell that holds ``center`` (``(row, col)`` in photo
+    pixels). Returns ``(corners, inside)``: ``(9, 2)`` top-left photo pixels
+    ``(row, col)`` of each tap's cell, and a boolean ``(9,)`` that is False where the
+    tap lands in the zero padding outside the feature map.
+    """
+    if rate < 1 or output_stride < 1:
+        raise ValueError(f"aspp_taps(rate={rate}, output_stride={output_stride}): both must be >= 1")
+    height, width = image_size
+    rows, cols = -(-height // output_stride), -(-width // output_stride)  # feature map size
+    cell_r, cell_c = center[0] // output_stride, center[1] // output_stride
+    offsets = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]) * rate
+    cells = offsets + np.array([cell_r, cell_c])
+    inside = (cells[:, 0] >= 0) & (cells[:, 0] < rows) & (cells[:, 1] >= 0) & (cells[:, 1] < cols)
+    return cells * output_stride, inside

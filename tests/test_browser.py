@@ -1,5 +1,5 @@
 """The explorers in a real browser: one JupyterLab server runs lesson 02 and a small notebook
-that builds the explorers of lessons 01, 02 and 04; for each, moving a control must change
+that builds the explorers of lessons 01, 02, 04 and 09; for each, moving a control must change
 its figure, with nothing written to stderr.
 
 Needs Debian's Chromium (``/usr/bin/chromium``) and the ``playwright`` package. Without
@@ -31,17 +31,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 EXPLORERS = "explorers.ipynb"
-# the explorers notebook: one setup cell, then one explorer per cell (lessons 01, 02, 04)
+# the explorers notebook: one setup cell, then one explorer per cell (lessons 01, 02, 04, 09)
 EXPLORER_CELLS = {
     "setup": "from dlcourse.samples import sample_photo\n"
-    "from dlcourse.widgets import aspp_explorer, dilation_explorer, stack_explorer\n\n"
+    "from dlcourse.aspp_view import aspp_explorer\nfrom dlcourse.rf_view import dilation_explorer, stack_explorer\n\n"
     "photo = sample_photo()",
     "stack": "stack_explorer([(3, 1, 1), (3, 2, 1)])",
     "dilation": "dilation_explorer(photo)",
     "aspp": "aspp_explorer(photo)",
+    "crf": "from dlcourse.crf_view import crf_explorer\n\ncrf_explorer()",
 }
 # the slider each check moves, by its label
-SLIDERS = {"stack": "dilation", "dilation": "dilation", "aspp": "rate 1"}
+SLIDERS = {"stack": "dilation", "dilation": "dilation", "aspp": "rate 1", "crf": "θα (px)"}
 
 
 def _count_cells() -> tuple[int, int]:
@@ -225,7 +226,7 @@ def explorer_cell(page, name: str):
 
 def slider_handle(cell, label: str):
     """The handle of the slider labelled ``label`` in ``cell``."""
-    slider = cell.locator(".widget-slider", has=cell.page.locator(".widget-label", has_text=re.compile(f"^{label}$")))
+    slider = cell.locator(".widget-slider", has=cell.page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$")))
     return slider, slider.locator(".noUi-handle, .ui-slider-handle").first
 
 
@@ -299,7 +300,7 @@ def explorers(lab):
     return page
 
 
-@pytest.mark.parametrize("name", ["stack", "dilation", "aspp"])
+@pytest.mark.parametrize("name", ["stack", "dilation", "aspp", "crf"])
 def test_moving_a_slider_redraws_each_explorer(explorers, name):
     page = explorers
     cell = explorer_cell(page, name)
@@ -324,6 +325,9 @@ def test_aspp_dropdown_and_checkbox_redraw(explorers):
     before = image_source(cell)
     cell.locator(".widget-dropdown select").select_option("8")
     before = wait_for_new_figure(cell, before)
+    # the title travels as HTML beside the picture, and follows the controls
+    cell.locator(".widget-html", has_text="ASPP at output stride 8").wait_for(timeout=10_000)
+    assert cell.locator(".widget-html", has_text="rate 12: span").count() == 1  # the legend, as HTML
     cell.locator(".widget-checkbox input").click()
     wait_for_new_figure(cell, before)
     assert stderr_outputs(page).count() == 0

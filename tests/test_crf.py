@@ -446,11 +446,41 @@ def test_plot_crf_and_its_explorer():
     assert not caption.get_window_extent(renderer).overlaps(fig.axes[2].title.get_window_extent(renderer))
     plt.close(fig)
     # sliders and figure name the parameters alike; whole-number sliders are whole numbers
-    for name, control in CONTROLS.items():
-        assert control.description.startswith(NAMES[name])
-    assert all(isinstance(CONTROLS[n].value, int) for n in ("theta_alpha", "theta_beta", "theta_gamma", "iterations"))
+    for name, (_, _, label) in CONTROLS.items():
+        assert label.startswith(NAMES[name])
+    whole = ("theta_alpha", "theta_beta", "theta_gamma", "iterations")
+    assert all(isinstance(CONTROLS[n][1], int) and all(isinstance(v, int) for v in CONTROLS[n][0]) for n in whole)
     with pytest.raises(ValueError, match="both image and probs"):
         crf_explorer(image=image, interactive=False)
+
+
+def test_dense_crf_cache_reuses_unchanged_kernels(monkeypatch):
+    import dlcourse.crf as crf_module
+
+    image, probs = blocky_image(20, 24, 5).numpy(), random_probs(3, 20, 24, 5).numpy()
+    built = []
+    real = crf_module.make_filter
+    monkeypatch.setattr(crf_module, "make_filter", lambda *a, **k: built.append(k["weight"]) or real(*a, **k))
+    cache = {}
+    fresh = dense_crf(image, probs, 5, **SMALL)
+    assert len(built) == 2
+    first = dense_crf(image, probs, 5, **SMALL, cache=cache)
+    assert len(built) == 4 and len(cache) == 2
+    np.testing.assert_allclose(first, fresh, rtol=1e-6, atol=1e-7)  # a kept kernel filters alike
+    expected = dense_crf(image, probs, 8, **SMALL)
+    count = len(built)
+    again = dense_crf(image, probs, 8, **SMALL, cache=cache)  # only the iterations change
+    assert len(built) == count
+    np.testing.assert_allclose(again, expected, rtol=1e-6, atol=1e-7)
+    dense_crf(image, probs, 5, **{**SMALL, "w1": 2.0}, cache=cache)  # the appearance kernel only
+    assert built[count:] == [2.0] and len(cache) == 2
+    other = image.copy()
+    other[0, 0] = 255 - other[0, 0]
+    expected = dense_crf(other, probs, 5, **{**SMALL, "w1": 2.0})
+    count = len(built)
+    np.testing.assert_allclose(dense_crf(other, probs, 5, **{**SMALL, "w1": 2.0}, cache=cache), expected,
+                               rtol=1e-6, atol=1e-7)  # fmt: skip
+    assert built[count:] == [2.0]  # another photo: its appearance kernel is built anew
 
 
 def test_live_crf_explorer_says_when_it_is_computing():
@@ -469,6 +499,8 @@ def test_live_crf_explorer_says_when_it_is_computing():
     box.controls["theta_alpha"].value = 12
     assert seen[0] == "computing..." and seen[-1].startswith("updated in ")
     assert not box.controls["w1"].continuous_update  # redraw on release, not while dragging
+    assert box.controls["theta_alpha"].description == "θα (px)" and box.controls["theta_beta"].value == 5
+    assert "after 10 iterations" in box.live.titles.value  # the third panel's title, as HTML
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

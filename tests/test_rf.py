@@ -19,6 +19,7 @@ from dlcourse.rf import (
     receptive_field,
     receptive_fields,
     resnet_layers,
+    stack_support,
     tiled_field_of_view,
 )
 
@@ -450,3 +451,13 @@ def test_deeplab_v1_model_receptive_field_matches_the_arithmetic_and_a_measureme
     ])
     measured = measure_receptive_field(thin, 8 * 60 + 1)
     assert measured.size == (419, 419) and not measured.clipped
+
+
+def test_stack_support_hand_values():
+    # (3,1,1) then (3,1,2): the top unit reads units 0, 2, 4 of layer 1, which read inputs 0..6
+    support = stack_support([(3, 1, 1), (3, 1, 2)])
+    assert [s.tolist() for s in support] == [list(range(7)), [0, 2, 4], [0]]
+    support = stack_support([(3, 2, 1), (3, 1, 1)])
+    assert support[0].tolist() == list(range(7)) and support[1].tolist() == [0, 1, 2]
+    # a 3x3 conv with dilation 2 on top of a stride-2 layer skips every other unit
+    assert stack_support([(1, 2, 1), (3, 1, 2)])[0].tolist() == [0, 4, 8]
