@@ -1,10 +1,12 @@
 """Dilated backbones that return named features: ResNet, MobileNetV3-Large, VGG-16.
 
-Every backbone's ``forward`` returns a dict with ``"low"`` (stride 4, for the v3+
-decoder), ``"aux"`` (for the auxiliary head, when the backbone has one) and ``"out"``;
-it exposes ``channels`` (name -> channels) and ``output_stride``. Strides beyond the
-requested output stride become dilation, as in DeepLab. Parameter names follow
-torchvision's, so its weights load with ``strict=True``.
+Every backbone runs a :class:`dlcourse.features.FeatureGetter` (ResNet and MobileNetV3-Large
+are one, VGG-16 has one as its ``features``): ``forward`` runs the layers in order and
+returns a dict with ``"low"`` (stride 4, for the v3+ decoder), ``"aux"`` (for the auxiliary
+head, when the backbone has one) and ``"out"``; the backbone exposes ``channels`` (name ->
+channels, read from its layers) and ``output_stride``. Strides beyond the requested output
+stride become dilation, as in DeepLab. Parameter names follow torchvision's, so its
+weights load with ``strict=True``.
 
 Used in: 01, 03, 04, 05, 07.
 """
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dlcourse.features import FeatureGetter
 from dlcourse.layers import positive_int, positive_ints
 
 OUTPUT_STRIDES = (8, 16, 32)
@@ -142,7 +145,42 @@ def stage_plan(output_stride: int) -> list[bool]:
     ]
 
 
-class ResNet(nn.Module):
+def resnet_stage(
+    block: type[BasicBlock | Bottleneck],
+    inplanes: int,
+    planes: int,
+    blocks: int,
+    stride: int,
+    dilation: int,
+    dilate: bool,
+    multi_grid: Sequence[int] | None = None,
+) -> tuple[nn.Sequential, int]:
+    """One ResNet stage (torchvision's ``_make_layer``) and the dilation after it.
+
+    A stage that must not downsample (``dilate``) gets stride 1 and multiplies the running
+    ``dilation`` by ``stride``; its first block keeps the previous dilation on the conv that
+    would have strided. With ``multi_grid``, block ``i`` uses ``dilation * multi_grid[i]``.
+    The shortcut projection (``downsample``) is made when the shape changes.
+    """
+    previous = dilation
+    if dilate:
+        dilation, stride = dilation * stride, 1
+    width = planes * block.expansion
+    downsample = None
+    if stride != 1 or inplanes != width:
+        downsample = nn.Sequential(
+            nn.Conv2d(inplanes, width, 1, stride=stride, bias=False), nn.BatchNorm2d(width)
+        )
+    rates, first_dilation = [dilation] * blocks, previous
+    if multi_grid is not None:
+        rates = [dilation * unit for unit in multi_grid]
+        first_dilation = rates[0]
+    units = [block(inplanes, planes, stride, downsample, rates[0], first_dilation)]
+    units += [block(width, planes, dilation=rate) for rate in rates[1:]]
+    return nn.Sequential(*units), dilation
+
+
+class ResNet(FeatureGetter):
     """A ResNet trunk with a chosen output stride; returns ``low``, ``aux`` and ``out`` features.
 
     A stage that must not downsample gets stride 1 and multiplies the dilation by 2.
@@ -166,7 +204,6 @@ class ResNet(nn.Module):
         output_stride: int = 32,
         multi_grid: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
         if block not in (BasicBlock, Bottleneck):
             raise TypeError(f"ResNet(block={block!r}): use BasicBlock or Bottleneck")
         layers = positive_ints(layers, "layers", "ResNet", "(3, 4, 6, 3)", length=4)
@@ -178,58 +215,25 @@ class ResNet(nn.Module):
                     f"multi_grid={multi_grid}: give one rate per block of the last stage "
                     f"({layers[3]} blocks), e.g. (1, 2, 4)"
                 )
+        trunk: dict[str, nn.Module] = {
+            "conv1": nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False),
+            "bn1": nn.BatchNorm2d(64),
+            "relu": nn.ReLU(inplace=True),
+            "maxpool": nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+        }
+        inplanes, dilation = 64, 1
+        plan = zip((64, 128, 256, 512), layers, (1, 2, 2, 2), [False, *dilate], strict=True)
+        for index, (planes, blocks, stride, dilated) in enumerate(plan, start=1):
+            grid = multi_grid if index == 4 else None
+            trunk[f"layer{index}"], dilation = resnet_stage(
+                block, inplanes, planes, blocks, stride, dilation, dilated, grid
+            )
+            inplanes = planes * block.expansion
+        super().__init__(trunk, {"layer1": "low", "layer3": "aux", "layer4": "out"})
         self.output_stride = output_stride
-        self.inplanes, self.dilation = 64, 1
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], stride=2, dilate=dilate[0])
-        self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=dilate[1])
-        self.layer4 = self._make_layer(
-            block, 512, layers[3], stride=2, dilate=dilate[2], multi_grid=multi_grid
-        )
-        e = block.expansion
-        self.channels = {"low": 64 * e, "aux": 256 * e, "out": 512 * e}
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-
-    def _make_layer(
-        self,
-        block,
-        planes: int,
-        blocks: int,
-        stride: int = 1,
-        dilate: bool = False,
-        multi_grid: Sequence[int] | None = None,
-    ) -> nn.Sequential:
-        previous_dilation = self.dilation
-        if dilate:
-            self.dilation *= stride
-            stride = 1
-        downsample = None
-        if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(
-                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes * block.expansion),
-            )
-        rates = [self.dilation] * blocks
-        first_dilation = previous_dilation
-        if multi_grid is not None:
-            rates = [self.dilation * unit for unit in multi_grid]
-            first_dilation = rates[0]
-        units = [block(self.inplanes, planes, stride, downsample, rates[0], first_dilation)]
-        self.inplanes = planes * block.expansion
-        units += [block(self.inplanes, planes, dilation=rate) for rate in rates[1:]]
-        return nn.Sequential(*units)
-
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        low = self.layer1(x)
-        aux = self.layer3(self.layer2(low))
-        return {"low": low, "aux": aux, "out": self.layer4(aux)}
 
 
 RESNET_LAYERS = {
@@ -369,7 +373,7 @@ MOBILENET_V3_LARGE = [
 ]
 
 
-class MobileNetV3Large(nn.Module):
+class MobileNetV3Large(FeatureGetter):
     """MobileNetV3-Large's feature layers (children ``"0"`` .. ``"16"``) with an output stride.
 
     Once the running stride reaches ``output_stride``, a block that would downsample
@@ -378,7 +382,8 @@ class MobileNetV3Large(nn.Module):
     strided conv takes the new dilation at once, so the dilated network is not an exact
     denser sampling of the strided one.
     ``"low"`` is the last stride-4 block, ``"aux"`` the first block of the stride-8
-    stage (as torchvision's DeepLab-v3 uses), ``"out"`` the final 1x1 conv (960 channels).
+    stage (as torchvision's DeepLab-v3 uses), ``"out"`` the final 1x1 conv (960 channels);
+    the stages are found from the blocks' ``downsamples``, not from fixed indices.
 
     Args:
         output_stride: 8, 16 or 32.
@@ -387,9 +392,7 @@ class MobileNetV3Large(nn.Module):
     """
 
     def __init__(self, output_stride: int = 16) -> None:
-        super().__init__()
         check_output_stride(output_stride)
-        self.output_stride = output_stride
         act = {"RE": nn.ReLU, "HS": nn.Hardswish}
         blocks: list[nn.Module] = [conv_bn_act(3, 16, 3, stride=2)]
         stride, dilation = 2, 1
@@ -404,29 +407,20 @@ class MobileNetV3Large(nn.Module):
                 )
             )
         blocks.append(conv_bn_act(160, 960, 1))
-        for index, block in enumerate(blocks):
-            self.add_module(str(index), block)
         starts = [i for i, b in enumerate(blocks) if getattr(b, "downsamples", False)]
-        self.positions = {"low": starts[1] - 1, "aux": starts[1], "out": len(blocks) - 1}
-        self.channels = {
-            "low": blocks[starts[1] - 1].out_channels,
-            "aux": blocks[starts[1]].out_channels,
-            "out": 960,
-        }
+        wanted = {starts[1] - 1: "low", starts[1]: "aux", len(blocks) - 1: "out"}
+        super().__init__(blocks, {str(index): name for index, name in wanted.items()})
+        self.output_stride = output_stride
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        found = {}
-        wanted = {index: name for name, index in self.positions.items()}
-        for index, block in enumerate(self.children()):
-            x = block(x)
-            if index in wanted:
-                found[wanted[index]] = x
-        return found
+    @property
+    def positions(self) -> dict[str, int]:
+        """Index of the block behind each feature: ``{"low": 3, "aux": 4, "out": 16}``."""
+        return {name: int(index) for index, name in self.return_layers.items()}
 
 
 # --- VGG-16 --------------------------------------------------------------------------
@@ -437,6 +431,8 @@ class VGG16(nn.Module):
 
     Pools are 3x3 with padding 1; past the output stride they keep stride 1, and the
     conv5 layers after a removed stride get dilation 2 (https://arxiv.org/abs/1412.7062).
+    ``features`` is a :class:`~dlcourse.features.FeatureGetter`: ``"low"`` is the pool
+    that reaches stride 4, ``"out"`` the last pool.
 
     Args:
         output_stride: 8 (DeepLab-v1), 16 or 32.
@@ -451,7 +447,7 @@ class VGG16(nn.Module):
         check_output_stride(output_stride)
         self.output_stride = output_stride
         layers: list[nn.Module] = []
-        in_ch, stride, dilation = 3, 1, 1
+        in_ch, stride, dilation, low = 3, 1, 1, None
         for item in self.PLAN:
             if item == "M":
                 if stride < output_stride:
@@ -460,20 +456,14 @@ class VGG16(nn.Module):
                 else:
                     dilation *= 2
                     layers.append(nn.MaxPool2d(3, stride=1, padding=1))
-                if stride == 4 and not hasattr(self, "low_index"):
-                    self.low_index = len(layers) - 1
+                if stride == 4 and low is None:
+                    low = len(layers) - 1
             else:
                 layers.append(nn.Conv2d(in_ch, item, 3, padding=dilation, dilation=dilation))
                 layers.append(nn.ReLU(inplace=True))
                 in_ch = item
-        self.features = nn.Sequential(*layers)
-        self.channels = {"low": 128, "out": 512}
+        self.features = FeatureGetter(layers, {str(low): "low", str(len(layers) - 1): "out"})
+        self.channels = self.features.channels
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        found = {}
-        for index, layer in enumerate(self.features):
-            x = layer(x)
-            if index == self.low_index:
-                found["low"] = x
-        found["out"] = x
-        return found
+        return self.features(x)

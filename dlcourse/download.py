@@ -187,7 +187,7 @@ def safe_extract(archive: str | Path, dest: str | Path) -> Path:
         if hasattr(tarfile, "data_filter"):
             tar.extractall(dest, members=members, filter="data")
         else:  # Python < 3.10.12 / 3.11.4: the checks above are the protection
-            tar.extractall(dest, members=members)  # noqa: S202
+            tar.extractall(dest, members=members)
     return dest
 
 

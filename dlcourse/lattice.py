@@ -489,7 +489,7 @@ def single_threaded(device: torch.device):
 
     Every step of the filter is a memory-bound sparse product or gather over a few
     megabytes; threads gain little there and, on shared cores, lose a lot waiting for
-    each other (measured on 2 busy cores: 2 ms per filter on one thread, 390 ms on two).
+    each other.
     """
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1:

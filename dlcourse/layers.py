@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlcourse.features import out_channels
+
 
 def positive_int(value: object, name: str, where: str) -> int:
     """Return ``value`` as an ``int`` if it is a whole number >= 1; else raise naming ``name``.
@@ -162,7 +164,9 @@ class ASPPPooling(nn.Sequential):
     """The image-level branch of ASPP: global average, 1x1 conv, BN, ReLU, broadcast back.
 
     DeepLab-v3 (https://arxiv.org/abs/1706.05587), section 3.3. In train mode its
-    BatchNorm sees one value per channel and image, so it needs a batch of 2 or more.
+    BatchNorm sees one value per channel and image, so it needs a batch of 2 or more:
+    a batch of one raises a ``ValueError`` that says so (a frozen BatchNorm,
+    :class:`FrozenBatchNorm2d`, takes any batch).
 
     Shape: ``(N, C, H, W) -> (N, out_channels, H, W)``.
     """
@@ -176,6 +180,11 @@ class ASPPPooling(nn.Sequential):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] == 1 and any(type(m) is nn.BatchNorm2d for m in self):
+            raise ValueError(
+                "a batch of 1 image in train mode: the ASPP image-pooling branch's BatchNorm "
+                "needs at least 2 values per channel; use a batch of 2 or more, or call model.eval()"
+            )
         size = x.shape[-2:]
         for module in self:
             x = module(x)
@@ -280,12 +289,14 @@ class DeepLabHead(nn.Sequential):
     ) -> None:
         positive_int(num_classes, "num_classes", "DeepLabHead")
         rates = positive_ints(atrous_rates, "atrous_rates", "DeepLabHead", "(12, 24, 36)")
+        aspp = ASPP(in_channels, rates)
+        width = out_channels(aspp)
         super().__init__(
-            ASPP(in_channels, rates),
-            nn.Conv2d(256, 256, 3, padding=1, bias=False),
-            nn.BatchNorm2d(256),
+            aspp,
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
             nn.ReLU(),
-            nn.Conv2d(256, num_classes, 1),
+            nn.Conv2d(width, num_classes, 1),
         )
 
 
@@ -366,7 +377,8 @@ class DeepLabV3PlusHead(nn.Module):
 
     The low-level features are projected to 48 channels, the ASPP output is upsampled
     to their size, both are concatenated and refined by two 3x3 convs
-    (https://arxiv.org/abs/1802.02611, figure 2). It takes the backbone's feature dict.
+    (https://arxiv.org/abs/1802.02611, figure 2). It takes two of the backbone's features,
+    ``out`` and ``low`` (the model passes them: ``head_features=("out", "low")``).
 
     Args:
         in_channels: channels of ``features["out"]``.
@@ -377,11 +389,8 @@ class DeepLabV3PlusHead(nn.Module):
         separable: use :class:`AtrousSeparableConv2d` for ASPP's atrous branches and the
             decoder's two 3x3 convs, as the paper's Xception models do (Sec. 3.2, Table 5).
 
-    Shape: ``{"low": (N, low_channels, H/4, W/4), "out": (N, in_channels, h, w)}
-    -> (N, num_classes, H/4, W/4)``.
+    Shape: ``(N, in_channels, h, w), (N, low_channels, H/4, W/4) -> (N, num_classes, H/4, W/4)``.
     """
-
-    uses_features = True
 
     def __init__(
         self,
@@ -399,15 +408,17 @@ class DeepLabV3PlusHead(nn.Module):
         rates = positive_ints(atrous_rates, "atrous_rates", "DeepLabV3PlusHead")
         self.aspp = ASPP(in_channels, rates, separable=separable)
         self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
+        width = out_channels(self.aspp)
+        joined = width + out_channels(self.low_project)  # the concatenation: 256 + 48
         self.decoder = nn.Sequential(
-            conv3x3_block(256 + low_projection, 256, 1, separable),
-            conv3x3_block(256, 256, 1, separable),
-            nn.Conv2d(256, num_classes, 1),
+            conv3x3_block(joined, width, 1, separable),
+            conv3x3_block(width, width, 1, separable),
+            nn.Conv2d(width, num_classes, 1),
         )
 
-    def forward(self, features: dict[str, Tensor]) -> Tensor:
-        low = self.low_project(features["low"])
-        x = self.aspp(features["out"])
+    def forward(self, x: Tensor, low: Tensor) -> Tensor:
+        low = self.low_project(low)
+        x = self.aspp(x)
         x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
         return self.decoder(torch.cat([x, low], dim=1))
 

@@ -80,7 +80,7 @@ def notebook_definitions(path: str | Path) -> dict[str, object]:
             if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.ClassDef):
                 kept.append(ast.unparse(node))
     namespace: dict[str, object] = {"__name__": f"notebook_{Path(path).stem}"}
-    exec(compile("\n\n".join(kept), str(path), "exec"), namespace)  # noqa: S102
+    exec(compile("\n\n".join(kept), str(path), "exec"), namespace)
     return namespace
 
 

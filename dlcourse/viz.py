@@ -178,6 +178,48 @@ def show_palette(
     return fig
 
 
+def show_images(
+    pictures: Sequence[np.ndarray | torch.Tensor],
+    titles: Sequence[str] | None = None,
+    columns: int | None = None,
+    size: float = 2.2,
+    fontsize: float = 9,
+    dpi: float = 100,
+) -> Figure:
+    """Pictures side by side in a grid, each with its title and no axes: the lessons' panel figure.
+
+    Args:
+        pictures: photos (see :func:`to_numpy_image`) or already-coloured ``(H, W, 3)`` arrays,
+            in reading order (left to right, then top to bottom); use :func:`colorize_mask`
+            for label maps.
+        titles: one title per picture, or ``None``.
+        columns: pictures per row; all in one row by default.
+        size: height of each panel in inches (the width follows the first picture's aspect).
+        fontsize: size of the titles.
+        dpi: pixels per inch.
+    """
+    pictures = [to_numpy_image(picture) for picture in pictures]
+    if not pictures:
+        raise ValueError("show_images(pictures=[]): give at least one picture")
+    if titles is not None and len(titles) != len(pictures):
+        raise ValueError(f"show_images: {len(titles)} titles for {len(pictures)} pictures; give one title each")
+    columns = len(pictures) if columns is None else columns
+    if not isinstance(columns, int) or columns < 1:
+        raise ValueError(f"show_images(columns={columns!r}): must be a positive int")
+    rows = -(-len(pictures) // columns)
+    aspect = pictures[0].shape[1] / pictures[0].shape[0]
+    fig, axes = plt.subplots(rows, columns, figsize=(size * aspect * columns, (size + 0.3) * rows),
+                             dpi=dpi, squeeze=False)  # fmt: skip
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index < len(pictures):
+            ax.imshow(pictures[index], interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[index], fontsize=fontsize)
+    fig.tight_layout()
+    return fig
+
+
 def show_segmentation(
     image: np.ndarray | torch.Tensor,
     mask: np.ndarray | torch.Tensor | None = None,

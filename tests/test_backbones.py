@@ -162,6 +162,20 @@ def test_mobilenet_feature_strides(output_stride):
     assert features["out"].shape == (1, 960, 64 // output_stride, 64 // output_stride)
 
 
+def test_backbones_are_feature_getters_with_channels_read_from_their_layers():
+    from dlcourse.features import FeatureGetter
+
+    with torch.device("meta"):
+        res50, vgg = backbones.resnet(50, output_stride=8), backbones.VGG16(output_stride=8)
+    assert isinstance(res50, FeatureGetter) and isinstance(vgg.features, FeatureGetter)
+    assert res50.return_layers == {"layer1": "low", "layer3": "aux", "layer4": "out"}
+    assert res50.channels == {"low": 256, "aux": 1024, "out": 2048}  # 64, 256, 512 planes x 4
+    assert vgg.features.return_layers == {"9": "low", "30": "out"}  # pool2 (stride 4), pool5
+    assert vgg.channels == {"low": 128, "out": 512}
+    assert [type(m).__name__ for m in vgg.features][9] == "MaxPool2d"
+    assert list(backbones.MobileNetV3Large().positions.values()) == [3, 4, 16]
+
+
 def test_vgg16_keys_match_torchvision_and_output_stride_8_dilates_conv5():
     ours = backbones.VGG16(output_stride=8)
     theirs = {k: v.shape for k, v in torchvision.models.vgg16().features.state_dict().items()}

@@ -314,7 +314,7 @@ def test_crfasrnn_bad_inputs():
 
 def _pydensecrf():
     if os.environ.get("DLCOURSE_REQUIRE_PYDENSECRF") == "1":
-        import pydensecrf.densecrf as dcrf  # noqa: F401  (fails loudly when missing)
+        import pydensecrf.densecrf as dcrf
         import pydensecrf.utils as utils
     else:
         dcrf = pytest.importorskip("pydensecrf.densecrf")

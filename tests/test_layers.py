@@ -75,10 +75,30 @@ def test_largefov_head_parameter_count_and_dilation():
 
 def test_v3plus_head_decodes_at_the_low_level_resolution():
     head = layers.DeepLabV3PlusHead(64, 24, 5, (1, 2, 3)).eval()
-    features = {"low": torch.randn(2, 24, 16, 16), "out": torch.randn(2, 64, 4, 4)}
-    assert head.uses_features
+    out, low = torch.randn(2, 64, 4, 4), torch.randn(2, 24, 16, 16)
     assert head.decoder[0][0].in_channels == 256 + 48
-    assert head(features).shape == (2, 5, 16, 16)
+    assert head.decoder[2].in_channels == 256
+    assert head(out, low).shape == (2, 5, 16, 16)
+
+
+def test_heads_read_the_aspp_width_from_the_module():
+    from dlcourse.features import out_channels
+
+    assert out_channels(layers.ASPP(16, (1, 2), out_channels=8)) == 8
+    head = layers.DeepLabHead(16, 3, (1, 2))
+    assert [head[1].in_channels, head[1].out_channels, head[2].num_features] == [256, 256, 256]
+    assert head[4].in_channels == 256 and head[4].out_channels == 3
+
+
+def test_image_pooling_refuses_a_batch_of_one_in_train_mode_only_with_batch_norm():
+    pool = layers.ASPPPooling(8, 4)
+    x = torch.randn(1, 8, 5, 5)
+    with pytest.raises(ValueError, match="batch of 1 image in train mode.*model.eval"):
+        pool.train()(x)
+    assert pool.eval()(x).shape == (1, 4, 5, 5)
+    assert pool.train()(torch.randn(2, 8, 5, 5)).shape == (2, 4, 5, 5)
+    layers.freeze_batchnorm(pool)  # running statistics: any batch works
+    assert pool.train()(x).shape == (1, 4, 5, 5)
 
 
 def test_bilinear_kernel_values_by_hand():
@@ -132,13 +152,13 @@ def test_lessons_04_and_05_heads_are_the_package_heads():
     decoder = notebook_definitions(folder / "05_upsampling_and_decoder.ipynb")["Decoder"](32, 8, 3)
     head = layers.DeepLabV3PlusHead(32, 8, 3)
     head.load_state_dict(randomize_(decoder.eval()).state_dict(), strict=True)
-    features = {"low": torch.randn(2, 8, 16, 16), "out": torch.randn(2, 32, 4, 4)}
+    out, low = torch.randn(2, 32, 4, 4), torch.randn(2, 8, 16, 16)
     with torch.no_grad():
-        torch.testing.assert_close(head.eval()(features), decoder(features))
+        torch.testing.assert_close(head.eval()(out, low), decoder(out, low))
 
 
 def test_aspp_taps_by_hand():
-    from dlcourse.widgets import aspp_taps
+    from dlcourse.rf import aspp_taps
 
     corners, inside = aspp_taps(36, 8, center=(256, 256), image_size=(513, 513))
     assert inside.tolist() == [False] * 4 + [True] + [False] * 4  # 65x65 map: only the centre
@@ -156,7 +176,7 @@ def test_plot_aspp_and_its_static_explorer():
     import numpy as np
     from matplotlib import pyplot as plt
 
-    from dlcourse.widgets import aspp_explorer, plot_aspp
+    from dlcourse.aspp_view import aspp_explorer, plot_aspp
 
     photo = np.zeros((96, 80, 3), dtype=np.uint8)
     fig = plot_aspp(photo, rates=(1, 2, 9), output_stride=16)
@@ -237,7 +257,8 @@ def test_plot_aspp_shows_every_tap_and_the_aspp_diagram_reads_the_module():
     import numpy as np
     from matplotlib import pyplot as plt
 
-    from dlcourse.widgets import aspp_taps, plot_aspp, plot_aspp_diagram
+    from dlcourse.aspp_view import plot_aspp, plot_aspp_diagram
+    from dlcourse.rf import aspp_taps
 
     photo = np.zeros((96, 80, 3), dtype=np.uint8)
     fig = plot_aspp(photo, rates=(1, 2, 9), output_stride=16)
@@ -335,8 +356,7 @@ def test_separable_aspp_and_head_swap_only_the_3x3_convs():
     head = layers.DeepLabV3PlusHead(64, 24, 5, (1, 2, 3), separable=True).eval()
     assert [type(m) for m in head.decoder] == [layers.AtrousSeparableConv2d] * 2 + [nn.Conv2d]
     assert head.decoder[0].depthwise[0].in_channels == 256 + 48
-    features = {"low": torch.randn(1, 24, 16, 16), "out": torch.randn(1, 64, 4, 4)}
-    assert head(features).shape == (1, 5, 16, 16)
+    assert head(torch.randn(1, 64, 4, 4), torch.randn(1, 24, 16, 16)).shape == (1, 5, 16, 16)
 
 
 def test_separable_false_keeps_torchvisions_keys():

@@ -206,3 +206,20 @@ def test_plot_encoder_decoder_rejects_other_models_and_bad_sizes():
     for bad in [0, "513", (64,), (64.5, 64), True]:
         with pytest.raises(ValueError, match="input_size="):
             viz.plot_encoder_decoder(v3plus, bad)
+
+
+def test_show_images_lays_pictures_out_in_reading_order():
+    pictures = [np.full((10, 20, 3), value, dtype=np.uint8) for value in (0, 60, 120, 180, 240)]
+    fig = viz.show_images(pictures, titles=list("abcde"), columns=3, size=1.0, dpi=50)
+    axes = fig.axes
+    assert len(axes) == 6 and [ax.get_title() for ax in axes] == ["a", "b", "c", "d", "e", ""]
+    assert [int(ax.images[0].get_array()[0, 0, 0]) for ax in axes[:5]] == [0, 60, 120, 180, 240]
+    assert not axes[5].images and not any(ax.axison for ax in axes)  # the empty sixth cell stays blank
+    assert tuple(fig.get_size_inches()) == pytest.approx((2.0 * 3, 1.3 * 2))  # 2:1 pictures, 3 columns, 2 rows
+    plt.close(fig)
+    with pytest.raises(ValueError, match="2 titles for 5 pictures"):
+        viz.show_images(pictures, titles=["a", "b"])
+    with pytest.raises(ValueError, match="columns"):
+        viz.show_images(pictures, columns=0)
+    with pytest.raises(ValueError, match="at least one picture"):
+        viz.show_images([])

@@ -33,7 +33,7 @@ class _Server:
             def log_message(self, *args):
                 pass
 
-            def do_GET(handler):  # noqa: N805
+            def do_GET(handler):
                 self.requests.append(handler.path)
                 payload = served.get(handler.path)
                 if payload is None:
