@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 from PIL import Image
+from torch import nn
 
+from dlcourse import layers
 from dlcourse.aspp_view import aspp_canvas, aspp_explorer, draw_aspp
 
 matplotlib.use("Agg")
@@ -57,3 +59,59 @@ def test_aspp_explorer():
     assert len(set(frames)) == 4
     assert len({Image.open(io.BytesIO(frame)).size for frame in frames}) == 1
     assert plt.get_fignums() == []
+
+
+def test_plot_aspp_and_its_static_explorer():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib import pyplot as plt
+
+    from dlcourse.aspp_view import aspp_explorer, plot_aspp
+
+    photo = np.zeros((96, 80, 3), dtype=np.uint8)
+    fig = plot_aspp(photo, rates=(1, 2, 9), output_stride=16)
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert "rate 9: span 304 px,\n1 of 9 taps on the feature map" in labels
+    assert labels[-1].startswith("image pooling")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="outside"):
+        plot_aspp(photo, center=(200, 10))
+    fig = aspp_explorer(photo, interactive=False)
+    assert "output stride 16: 6x5 feature cells" in fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_plot_aspp_shows_every_tap_and_the_aspp_diagram_reads_the_module():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib import pyplot as plt
+
+    from dlcourse.aspp_view import plot_aspp, plot_aspp_diagram
+    from dlcourse.rf import aspp_taps
+
+    photo = np.zeros((96, 80, 3), dtype=np.uint8)
+    fig = plot_aspp(photo, rates=(1, 2, 9), output_stride=16)
+    ax = fig.axes[0]
+    corners, _ = aspp_taps(9, 16, (48, 40), (96, 80))
+    (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
+    assert x0 <= corners[:, 1].min() and corners[:, 1].max() + 16 <= x1  # no tap off the canvas
+    assert y0 <= corners[:, 0].min() and corners[:, 0].max() + 16 <= y1
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[-2].startswith("1x1") and labels[-1].startswith("image pooling")
+    plt.close(fig)
+
+    fig = plot_aspp_diagram(layers.ASPP(40, (3, 5)))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "features\n40 channels" in texts and "concat\n1024" in texts
+    assert "3x3 conv, rate 5\n-> 256" in texts and any(t.startswith("image pooling") for t in texts)
+    plt.close(fig)
+    fig = plot_aspp_diagram(layers.ASPPv2(40, 7, (2, 4)))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "sum" in texts and "7 class scores" in texts and "3x3 conv, rate 4\n-> 7" in texts
+    plt.close(fig)
+    with pytest.raises(TypeError, match="ASPP or ASPPv2"):
+        plot_aspp_diagram(nn.Conv2d(1, 1, 1))

@@ -157,40 +157,6 @@ def test_lessons_04_and_05_heads_are_the_package_heads():
         torch.testing.assert_close(head.eval()(out, low), decoder(out, low))
 
 
-def test_aspp_taps_by_hand():
-    from dlcourse.rf import aspp_taps
-
-    corners, inside = aspp_taps(36, 8, center=(256, 256), image_size=(513, 513))
-    assert inside.tolist() == [False] * 4 + [True] + [False] * 4  # 65x65 map: only the centre
-    assert corners[4].tolist() == [256, 256] and corners[0].tolist() == [-32, -32]
-    _, inside = aspp_taps(6, 16, center=(300, 256), image_size=(600, 512))
-    assert inside.all()
-    with pytest.raises(ValueError, match="rate"):
-        aspp_taps(0, 16, (0, 0), (64, 64))
-
-
-def test_plot_aspp_and_its_static_explorer():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import numpy as np
-    from matplotlib import pyplot as plt
-
-    from dlcourse.aspp_view import aspp_explorer, plot_aspp
-
-    photo = np.zeros((96, 80, 3), dtype=np.uint8)
-    fig = plot_aspp(photo, rates=(1, 2, 9), output_stride=16)
-    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
-    assert "rate 9: span 304 px,\n1 of 9 taps on the feature map" in labels
-    assert labels[-1].startswith("image pooling")
-    plt.close(fig)
-    with pytest.raises(ValueError, match="outside"):
-        plot_aspp(photo, center=(200, 10))
-    fig = aspp_explorer(photo, interactive=False)
-    assert "output stride 16: 6x5 feature cells" in fig.axes[0].get_title()
-    plt.close(fig)
-
-
 @pytest.mark.parametrize(
     ("build", "error", "message"),
     [
@@ -248,40 +214,6 @@ def test_paper_head_is_torchvisions_head_without_its_3x3_layer():
     assert extra == 256 * 256 * 9 + 2 * 256
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(tv_head) - count(paper) == extra
-
-
-def test_plot_aspp_shows_every_tap_and_the_aspp_diagram_reads_the_module():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import numpy as np
-    from matplotlib import pyplot as plt
-
-    from dlcourse.aspp_view import plot_aspp, plot_aspp_diagram
-    from dlcourse.rf import aspp_taps
-
-    photo = np.zeros((96, 80, 3), dtype=np.uint8)
-    fig = plot_aspp(photo, rates=(1, 2, 9), output_stride=16)
-    ax = fig.axes[0]
-    corners, _ = aspp_taps(9, 16, (48, 40), (96, 80))
-    (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
-    assert x0 <= corners[:, 1].min() and corners[:, 1].max() + 16 <= x1  # no tap off the canvas
-    assert y0 <= corners[:, 0].min() and corners[:, 0].max() + 16 <= y1
-    labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert labels[-2].startswith("1x1") and labels[-1].startswith("image pooling")
-    plt.close(fig)
-
-    fig = plot_aspp_diagram(layers.ASPP(40, (3, 5)))
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "features\n40 channels" in texts and "concat\n1024" in texts
-    assert "3x3 conv, rate 5\n-> 256" in texts and any(t.startswith("image pooling") for t in texts)
-    plt.close(fig)
-    fig = plot_aspp_diagram(layers.ASPPv2(40, 7, (2, 4)))
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "sum" in texts and "7 class scores" in texts and "3x3 conv, rate 4\n-> 7" in texts
-    plt.close(fig)
-    with pytest.raises(TypeError, match="ASPP or ASPPv2"):
-        plot_aspp_diagram(nn.Conv2d(1, 1, 1))
 
 
 # --- atrous separable convolution (DeepLab-v3+, Sec. 3.1-3.2) ------------------------

@@ -461,3 +461,15 @@ def test_stack_support_hand_values():
     assert support[0].tolist() == list(range(7)) and support[1].tolist() == [0, 1, 2]
     # a 3x3 conv with dilation 2 on top of a stride-2 layer skips every other unit
     assert stack_support([(1, 2, 1), (3, 1, 2)])[0].tolist() == [0, 4, 8]
+
+
+def test_aspp_taps_by_hand():
+    from dlcourse.rf import aspp_taps
+
+    corners, inside = aspp_taps(36, 8, center=(256, 256), image_size=(513, 513))
+    assert inside.tolist() == [False] * 4 + [True] + [False] * 4  # 65x65 map: only the centre
+    assert corners[4].tolist() == [256, 256] and corners[0].tolist() == [-32, -32]
+    _, inside = aspp_taps(6, 16, center=(300, 256), image_size=(600, 512))
+    assert inside.all()
+    with pytest.raises(ValueError, match="rate"):
+        aspp_taps(0, 16, (0, 0), (64, 64))
