@@ -16,12 +16,6 @@ matplotlib.use("Agg")
 PHOTO = np.zeros((60, 80, 3), dtype=np.uint8)
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def test_plot_aspp_markers_stay_visible():
     photo = np.zeros((600, 512, 3), dtype=np.uint8)
     fig = aspp_canvas(photo, size=5.6, dpi=80)

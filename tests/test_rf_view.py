@@ -25,12 +25,6 @@ matplotlib.use("Agg")
 PHOTO = np.zeros((60, 80, 3), dtype=np.uint8)
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _texts(fig: Figure) -> str:
     found = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
     return "\n".join(found)

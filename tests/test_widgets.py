@@ -33,12 +33,6 @@ matplotlib.use("Agg")
 ipywidgets = pytest.importorskip("ipywidgets")
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def test_make_controls_takes_ipywidgets_abbreviations():
     made = make_controls({"d": (1, 24), "x": (0.0, 1.0, 0.1), "m": ["a", "b"], "t": True},
                          defaults={"d": 6}, labels={"d": "dilation"})  # fmt: skip
