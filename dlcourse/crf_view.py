@@ -24,10 +24,10 @@ from dlcourse.widgets import (
     make_controls,
 )
 
-EXPLORER_SIZE = (160, 188)
-"""The explorer's working resolution (width, height): a third of the sample photo. At this
-size one CRF run (10 iterations, 30,080 pixels) and its redraw take a few tenths of a second
-on a 2-core CPU."""
+EXPLORER_SIZE = (128, 150)
+"""The explorer's working resolution (width, height): a quarter of the sample photo's side,
+19,200 pixels, chosen so that one update (a CRF of 10 iterations and its redraw) keeps up
+with a slider on a 2-core CPU (``benchmarks/widgets.md`` has the measured times)."""
 
 NAMES = {"w1": "w1", "theta_alpha": "θα", "theta_beta": "θβ", "w2": "w2", "theta_gamma": "θγ",
          "iterations": "iterations"}  # fmt: skip
@@ -74,68 +74,55 @@ def crf_canvas(
     return fig
 
 
-def draw_crf(
-    fig: Figure,
-    photo: np.ndarray,
-    probs: np.ndarray,
-    w1: float = 4.0,
-    theta_alpha: float = 40.0,
-    theta_beta: float = 5.0,
-    w2: float = 3.0,
-    theta_gamma: float = 3.0,
-    iterations: int = 10,
-) -> Figure:
+def _settings(params: dict) -> dict:
+    """The explorer's start values (:data:`CONTROLS`) updated with ``params``; unknown names refused."""
+    unknown = sorted(set(params) - set(CONTROLS))
+    if unknown:
+        raise TypeError(f"unknown CRF parameters {unknown}: use {list(CONTROLS)}")
+    return {**{name: start for name, (_, start, _) in CONTROLS.items()}, **params}
+
+
+def draw_crf(fig: Figure, photo: np.ndarray, probs: np.ndarray, **params) -> Figure:
     """Run the dense CRF and draw its labels on a :func:`crf_canvas`; returns ``fig``.
 
-    The arguments after ``probs`` are those of :func:`dlcourse.crf.dense_crf` (lattice method).
-    A kernel whose parameters did not change since the last frame is not built again (moving
-    ``iterations`` rebuilds nothing, moving θα or w1 only the appearance kernel).
+    ``params``: ``w1``, ``theta_alpha``, ``theta_beta``, ``w2``, ``theta_gamma`` and
+    ``iterations``, as in :func:`dlcourse.crf.dense_crf` (lattice method); those not given
+    take the explorer's start values (:data:`CONTROLS`). A kernel whose parameters did not
+    change since the last frame is not built again (moving ``iterations`` rebuilds nothing,
+    moving θα or w1 only the appearance kernel).
     """
     import torch
 
     from dlcourse.crf import dense_crf
     from dlcourse.viz import colorize_mask
 
+    kernels = _settings(params)
+    iterations = int(kernels.pop("iterations"))
     probs = torch.as_tensor(np.asarray(probs, dtype=np.float32))
-    refined = dense_crf(photo, probs, int(iterations), w1=w1, theta_alpha=theta_alpha, theta_beta=theta_beta,
-                        w2=w2, theta_gamma=theta_gamma, cache=fig.kernels)  # fmt: skip
+    refined = dense_crf(photo, probs, iterations, **kernels, cache=fig.kernels)
     before, after = probs.argmax(0).numpy(), refined.argmax(0).numpy()
     panel = fig.axes[2]
     panel.images[0].set_data(colorize_mask(after))
-    panel.set_title(f"after {int(iterations)} iterations: {(before != after).mean():.1%} changed", fontsize=9)
+    panel.set_title(f"after {iterations} iterations: {(before != after).mean():.1%} changed", fontsize=9)
     if fig.parameters is not None:
-        params = dict(w1=w1, theta_alpha=theta_alpha, theta_beta=theta_beta, w2=w2, theta_gamma=theta_gamma)
-        fig.parameters.set_text(describe(params))
+        fig.parameters.set_text(describe(kernels))
     return fig
 
 
-def plot_crf(
-    image: np.ndarray,
-    probs: np.ndarray,
-    w1: float = 4.0,
-    theta_alpha: float = 40.0,
-    theta_beta: float = 5.0,
-    w2: float = 3.0,
-    theta_gamma: float = 3.0,
-    iterations: int = 10,
-    size: float = 3.2,
-    dpi: int = 100,
-) -> Figure:
+def plot_crf(image: np.ndarray, probs: np.ndarray, *, size: float = 3.2, dpi: int = 100, **params) -> Figure:
     """A photo, the labels of its unaries, and the labels after the dense CRF.
 
     Args:
         image: ``(H, W, 3)`` uint8 photo.
         probs: ``(C, H, W)`` class probabilities of the same size (C <= 21: VOC colours).
-        w1, theta_alpha, theta_beta, w2, theta_gamma, iterations: as in
-            :func:`dlcourse.crf.dense_crf` (lattice method).
         size: height of each panel in inches.
         dpi: the figure's pixels per inch.
+        params: the CRF's parameters, see :func:`draw_crf`.
 
     The parameters are written under the panels, so that no title overlaps another.
     """
     photo = to_numpy_image(image)
-    fig = crf_canvas(photo, probs, size, dpi)
-    return draw_crf(fig, photo, probs, w1, theta_alpha, theta_beta, w2, theta_gamma, iterations)
+    return draw_crf(crf_canvas(photo, probs, size, dpi), photo, probs, **params)
 
 
 def explorer_inputs() -> tuple[np.ndarray, np.ndarray]:

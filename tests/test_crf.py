@@ -452,6 +452,8 @@ def test_plot_crf_and_its_explorer():
     assert all(isinstance(CONTROLS[n][1], int) and all(isinstance(v, int) for v in CONTROLS[n][0]) for n in whole)
     with pytest.raises(ValueError, match="both image and probs"):
         crf_explorer(image=image, interactive=False)
+    with pytest.raises(TypeError, match=r"unknown CRF parameters \['theta'\]"):
+        plot_crf(image, probs, theta=3.0)
 
 
 def test_dense_crf_cache_reuses_unchanged_kernels(monkeypatch):
