@@ -49,7 +49,9 @@ def _count_cells() -> tuple[int, int]:
     """The lesson's number of code cells, and how many of its saved outputs remind the learner
     to answer an exercise (all exercises start unanswered)."""
     cells = [c for c in json.loads(LESSON.read_text())["cells"] if c["cell_type"] == "code"]
-    text = ["".join(o.get("text", "")) for c in cells for o in c["outputs"]]
+    outputs = [output for cell in cells for output in cell["outputs"]]
+    # printed text is a stream's "text", a checker's result an execute_result's "text/plain"
+    text = ["".join(o.get("text", "") or o.get("data", {}).get("text/plain", "")) for o in outputs]
     return len(cells), sum("replace the None with your answer" in t for t in text)
 
 

@@ -382,31 +382,6 @@ def test_agreement_with_pydensecrf_on_random_small_images():
         assert float((ours.argmax(0) == expected.argmax(0)).mean()) >= 0.995
 
 
-# --- lesson 09 exercise checkers -----------------------------------------------------
-
-
-def test_lesson_checkers(capsys):
-    from dlcourse.checks import check_bilateral_weight, check_mean_field_step, check_splat_corners
-
-    expected = math.exp(-169 / (2 * 30**2) - 1025 / (2 * 15**2))  # the lesson's worked answer
-    assert abs(expected - 0.0933) < 1e-4
-    assert check_bilateral_weight((40, 12, 200, 180, 150), (52, 7, 170, 175, 160), 30.0, 15.0, expected)
-    assert not check_bilateral_weight((40, 12, 200, 180, 150), (52, 7, 170, 175, 160), 30.0, 15.0, 0.5)
-    assert not check_bilateral_weight((0, 0, 0, 0, 0), (1, 1, 1, 1, 1), 1.0, 1.0, None)
-
-    def step(unary, kernel, w):
-        q = torch.softmax(-unary, dim=1)
-        norm = kernel.sum(dim=1, keepdim=True).rsqrt()
-        return torch.softmax(-unary + w * norm * (kernel @ (norm * q)), dim=1)
-
-    assert check_mean_field_step(step)
-    assert not check_mean_field_step(lambda unary, kernel, w: torch.softmax(-unary, dim=1))
-    assert not check_mean_field_step(lambda unary, kernel, w: 1 / 0)
-    assert check_splat_corners(5, 6) and not check_splat_corners(5, 5) and not check_splat_corners(2, None)
-    out = capsys.readouterr().out
-    assert "Correct!" in out and "Not yet." in out and "ZeroDivisionError" in out and "Not answered yet" in out
-
-
 def test_lesson_naive_crf_is_the_package_naive_crf():
     from dlcourse.env import project_root
     from dlcourse.notebook_tools import notebook_definitions

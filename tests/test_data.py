@@ -24,6 +24,7 @@ from dlcourse.data import (
     class_frequencies,
     colors_to_labels,
     eval_transforms,
+    frame_distance,
     load_classes,
     make_loader,
     make_synthetic,
@@ -31,6 +32,7 @@ from dlcourse.data import (
     read_image,
     read_mask,
     select_ids,
+    synthetic_sample,
     train_transforms,
     write_classes,
 )
@@ -360,33 +362,20 @@ def test_find_voc(tmp_path, monkeypatch):
     assert data.find_voc() == cached
 
 
-# --- the lesson's checkers -----------------------------------------------------------------
+# --- the synthetic frame ------------------------------------------------------------------
 
 
-def test_lesson_06_checkers(tmp_path, synthetic, capsys):
-    from dlcourse import checks
-
-    root = _tiny_voc(tmp_path / "voc")
-    mask_file = root / "SegmentationClass" / "b.png"
-    assert checks.check_mask_values(mask_file, [0, 2, 255])
-    assert not checks.check_mask_values(mask_file, [0, 2])
-    assert not checks.check_mask_values(mask_file, None)
-
-    def good(mask, height, width):
-        dh, dw = max(0, height - mask.shape[0]), max(0, width - mask.shape[1])
-        return torch.nn.functional.pad(mask, (0, dw, 0, dh), value=255)
-
-    def zeros(mask, height, width):
-        return torch.nn.functional.pad(mask, (0, max(0, width - mask.shape[1]), 0, 0))
-
-    assert checks.check_pad_mask(good)
-    assert not checks.check_pad_mask(zeros)
-    dataset = VOCDataset(synthetic, "train")
-    counts = class_frequencies(dataset)
-    assert checks.check_background_share(dataset, float(counts[0] / counts.sum()))
-    assert not checks.check_background_share(dataset, 0.5)
-    out = capsys.readouterr().out
-    assert out.count("Correct!") == 3 and out.count("Not yet.") == 3 and "Not answered" in out
+@pytest.mark.parametrize("size", [32, 64, 100])
+def test_frame_distance_matches_the_synthetic_frame(size):
+    distance = frame_distance(size)
+    assert distance.shape == (size, size) and distance.dtype == torch.int64
+    image, mask = synthetic_sample(size, np.random.default_rng(size))
+    frame = (distance <= 0).numpy()
+    colours = {tuple(c) for c in image[frame].tolist()}
+    assert len(colours) == 1 and list(colours.pop()) in SYNTHETIC_PALETTE.tolist()
+    assert distance.max() == (size - 1) // 2 - max(2, size // 16) + 1
+    assert int(distance[size // 2, 0]) == 1 - max(2, size // 16)  # on the frame's outer edge
+    assert not (mask[frame] > 0).any()  # shapes never touch the frame
 
 
 def test_lesson_06_by_hand_code_matches_the_package(tmp_path):

@@ -230,24 +230,6 @@ def test_imagenet_backbone_weights_from_a_local_file(tmp_path, name, factory):
     torch.testing.assert_close(first.weight, own.weight)
 
 
-def test_lesson_checkers(capsys):
-    from dlcourse import checks
-
-    assert checks.check_bottleneck_params(256, 64, 70_400)
-    assert checks.check_bottleneck_params(256, 128, 379_392)
-    assert checks.check_stage_dilations(16, [1, 2, 2])
-    assert not checks.check_stage_dilations(8, [2, 2, 2])
-    assert checks.check_downsampling_blocks([2, 4, 7, 13])
-    assert checks.check_branch_span(12, 16, 400)
-    assert checks.check_valid_taps(33, 18, 1) and checks.check_valid_taps(65, 12, 9)
-    assert checks.check_aspp_channels(4, 256, True, 1536)
-    assert checks.check_transposed_output_size(33, 32, 16, 8, 528)
-    assert checks.check_decoder_channels(304)
-    assert checks.check_parameter_count("deeplabv3plus_mobilenet", 11.73)
-    assert not checks.check_decoder_channels(None)
-    assert "Not answered yet" in capsys.readouterr().out
-
-
 def test_multi_grid_through_the_builder():
     model = models.build_model("deeplabv3plus_resnet50", output_stride=16, multi_grid=(1, 2, 4))
     assert [block.conv2.dilation[0] for block in model.backbone.layer4] == [2, 4, 8]

@@ -1,5 +1,6 @@
 """Structure and hygiene of every lesson notebook (their outputs are checked by nbval)."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -83,6 +84,34 @@ def test_exercises_use_the_package_checkers(path):
     assert "Your turn" in markdown
     assert re.search(r"\bcheck_\w+\(", source), "exercises are checked with dlcourse.checks"
     assert "<details>" in markdown, "solutions sit in collapsed <details> blocks"
+
+
+def _checker_calls(source: str, checkers: set[str]) -> tuple[int, bool]:
+    """How many checkers a cell calls, and whether its last statement is such a call."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    body = ast.parse("\n".join(lines)).body
+
+    def is_check(node) -> bool:
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in checkers
+
+    calls = sum(is_check(node) for statement in body for node in ast.walk(statement))
+    shown = bool(body) and isinstance(body[-1], ast.Expr) and is_check(body[-1].value)
+    return calls, shown
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_a_checker_is_the_last_expression_of_its_cell(path):
+    """A check returns its message; only the last expression of a cell is shown."""
+    import dlcourse.checks
+
+    checkers = {name for name in dlcourse.checks.__all__ if name.startswith("check_")}
+    for number, source in enumerate(code_cells(path)):
+        calls, shown = _checker_calls(source, checkers)
+        if calls:
+            assert calls == 1 and shown, (
+                f"code cell {number} of {path.name}: end the cell with the one check, or its "
+                "message is not shown"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

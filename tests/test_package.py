@@ -3,6 +3,7 @@
 import ast
 import importlib
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,29 +31,67 @@ LEVELS = {
 STANDALONE = {"crf": {"lattice"}, "lattice": set()}
 
 
+# A subpackage sits at its own level as a whole; inside it, the modules import only its
+# shared core (the lessons' checkers do not import each other), and only its __init__
+# imports the rest.
+SUBPACKAGE_CORE = {"checks": "checks.core"}
+
+
 def package_modules() -> list[str]:
-    return sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in {"__init__", "__main__"})
+    """Every module of dlcourse by its dotted name below the package: ``rf``, ``checks``, ``checks.core``."""
+    names = []
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts and parts[-1] != "__main__":
+            names.append(".".join(parts))
+    return sorted(names)
+
+
+def module_path(name: str) -> Path:
+    """The file of module ``name`` (a subpackage's is its ``__init__.py``)."""
+    path = PACKAGE.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def level(name: str) -> int:
+    """The import level of a module: its top-level name's, so ``checks.lesson01`` is at ``checks``'s."""
+    return LEVELS[name.split(".")[0]]
 
 
 def imported_course_modules(name: str) -> set[str]:
-    """Modules of dlcourse imported by dlcourse/<name>.py, at any depth of the file."""
-    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    """Modules of dlcourse (dotted names) imported by module ``name``, at any depth of its file."""
+    modules = set(package_modules())
+    package = name if module_path(name).name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.level == 1:
-                found.add(node.module.split(".")[0])
-            elif node.module.startswith("dlcourse."):
-                found.add(node.module.split(".")[1])
-            elif node.module == "dlcourse":
-                found.update(alias.name for alias in node.names)
+    for node in ast.walk(ast.parse(module_path(name).read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from its own package (level 1) or above
+                base = package.split(".") if package else []
+                base = base[: len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            elif node.module == "dlcourse" or (node.module or "").startswith("dlcourse."):
+                source = node.module.removeprefix("dlcourse").lstrip(".")
+            else:
+                continue
+            for alias in node.names:
+                submodule = f"{source}.{alias.name}".lstrip(".")
+                found.add(submodule if submodule in modules else source)
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("dlcourse."))
-    return found - {name}
+            found.update(a.name.removeprefix("dlcourse.") for a in node.names if a.name.startswith("dlcourse."))
+    return found - {name, ""}
+
+
+def test_module_discovery_sees_the_subpackages():
+    names = package_modules()
+    assert {"rf", "checks", "checks.core", "checks.lesson00", "checks.lesson10"} <= set(names)
+    assert imported_course_modules("checks.lesson01") >= {"checks.core", "rf"}
+    assert "checks.lesson09" in imported_course_modules("checks")
 
 
 def test_every_module_has_a_level():
-    missing = [name for name in package_modules() if name not in LEVELS]
+    missing = [name for name in package_modules() if name.split(".")[0] not in LEVELS]
     assert not missing, f"add {missing} to LEVELS in tests/test_package.py and CONTRIBUTING.md"
 
 
@@ -62,14 +101,30 @@ def test_imports_point_one_way(name):
     if name in STANDALONE:
         assert imported <= STANDALONE[name], f"dlcourse.{name} must need only torch: {imported}"
         return
-    upward = {other for other in imported if LEVELS.get(other, 99) >= LEVELS[name]}
+    top = name.split(".")[0]
+    outside = {other for other in imported if other.split(".")[0] != top}
+    upward = {other for other in outside if LEVELS.get(other.split(".")[0], 99) >= level(name)}
     assert not upward, f"dlcourse.{name} imports {sorted(upward)}, which sit at or above it"
+
+
+@pytest.mark.parametrize("name", [n for n in package_modules() if n.split(".")[0] in SUBPACKAGE_CORE])
+def test_subpackage_modules_import_only_their_core(name):
+    top = name.split(".")[0]
+    core = SUBPACKAGE_CORE[top]
+    inside = {other for other in imported_course_modules(name) if other.split(".")[0] == top}
+    if name == top:  # the subpackage's __init__ gathers its modules
+        return
+    allowed = set() if name == core else {core}
+    assert inside <= allowed, f"dlcourse.{name} imports {sorted(inside - allowed)}; share code through {core}"
 
 
 @pytest.mark.parametrize("name", package_modules())
 def test_module_docstring_names_its_lessons(name):
     module = importlib.import_module(f"dlcourse.{name}")
     assert module.__doc__ and "Used in:" in module.__doc__, f"dlcourse.{name} needs 'Used in: NN'"
+    lesson = re.fullmatch(r"checks\.lesson(\d\d)", name)
+    if lesson:  # one module per lesson: it names that lesson
+        assert f"Used in: {lesson[1]}." in module.__doc__, f"dlcourse.{name} must say 'Used in: {lesson[1]}.'"
 
 
 @pytest.mark.parametrize("name", package_modules())
@@ -101,7 +156,7 @@ def test_importing_the_package_loads_nothing_heavy():
 
 def test_no_module_imports_ipywidgets_at_top_level():
     for name in package_modules():
-        tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+        tree = ast.parse(module_path(name).read_text())
         for node in tree.body:
             names = []
             if isinstance(node, ast.Import):

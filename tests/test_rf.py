@@ -351,45 +351,6 @@ def test_footprint_gridding():
     assert footprint([1, 1], kernel=[3, 5]).shape == (7, 7)
 
 
-# --- the exercise checkers of lessons 01 and 02 (dlcourse.checks) ---------------------
-
-
-def test_lesson01_checkers(capsys):
-    from dlcourse import checks
-
-    vgg_like = [(3, 1, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1)]
-    assert checks.check_rf_size(vgg_like, 24) and not checks.check_rf_size(vgg_like, 16)
-    assert checks.check_jump(vgg_like, 4) and not checks.check_jump(vgg_like, 2)
-    assert checks.check_layers_needed(100, 50) and not checks.check_layers_needed(100, 49)
-    assert checks.check_rf_design([(3, 2, 1), (3, 2, 1), (3, 1, 1)], size=15, jump=4)
-    assert checks.check_rf_design([(7, 2, 1), (3, 2, 1), (2, 1, 1)], size=15, jump=4)
-    assert not checks.check_rf_design([(3, 1, 1)] * 7, size=15, jump=1)  # too many layers
-    assert not checks.check_rf_design([(3, 2, 1), (3, 2, 1)], size=15, jump=4)
-    out = capsys.readouterr().out
-    assert "Correct! one output unit sees 24x24" in out and "Not yet." in out
-    assert not checks.check_rf_size(vgg_like, None)
-    assert "replace the None" in capsys.readouterr().out
-
-
-def test_lesson02_checkers(capsys):
-    from dlcourse import checks
-
-    assert checks.check_output_size(20, 3, 12, dilation=4) and not checks.check_output_size(20, 3, 18, dilation=4)
-    assert checks.check_same_padding(5, 3, 6) and not checks.check_same_padding(5, 3, 3)
-    assert checks.check_hybrid_rates((1, 3, 8), min_rf=25) and checks.check_hybrid_rates((1, 3, 9))
-    assert not checks.check_hybrid_rates((1, 2, 5), min_rf=25)  # solid, but RF 17
-    assert not checks.check_hybrid_rates((1, 4, 8), min_rf=25)  # RF 27 with holes
-    assert [checks.check_feature_size(os, 513, side) for os, side in ((8, 65), (16, 33), (32, 17))] == [True] * 3
-    assert not checks.check_feature_size(8, 513, 64)
-    assert "reach 441 of 729" in capsys.readouterr().out
-    for check in (lambda: checks.check_hybrid_rates(None), lambda: checks.check_feature_size(8, 513, None)):
-        assert not check()
-    with pytest.raises(ValueError, match="odd"):
-        checks.check_same_padding(4, 1, 1)
-    with pytest.raises(ValueError, match="output_stride"):
-        checks.check_feature_size(4, 513, 1)
-
-
 def test_tiled_field_of_view_gives_deeplab_v1_table_2_column():
     # arXiv:1412.7062 table 2 "receptive field": (kernel - 1) * rate * 8 + 32
     assert tiled_field_of_view(7, 4, jump=8, tile=32) == 6 * 32 + 32 == 224  # DeepLab-CRF-7x7
