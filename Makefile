@@ -28,11 +28,13 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check dlcourse tests notebooks benchmarks
+	$(BIN)/ruff format --check dlcourse tests benchmarks
 	bash .ci/pytest $(BIN)/python tests
 	DLCOURSE_FAST=1 bash .ci/pytest $(BIN)/python --nbval-lax notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check dlcourse tests notebooks benchmarks
+	$(BIN)/ruff format --check dlcourse tests benchmarks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests

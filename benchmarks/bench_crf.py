@@ -49,7 +49,11 @@ def load_photo(voc: Path, image_id: str) -> tuple[np.ndarray, np.ndarray, str]:
     else:
         from dlcourse.samples import sample_mask, sample_photo
 
-        image, label, name = Image.fromarray(sample_photo()), Image.fromarray(sample_mask()), "grace_hopper"
+        image, label, name = (
+            Image.fromarray(sample_photo()),
+            Image.fromarray(sample_mask()),
+            "grace_hopper",
+        )
     image = image.resize(SIZE, Image.BILINEAR)
     label = label.resize(SIZE, Image.NEAREST)
     return np.asarray(image).copy(), np.asarray(label).copy(), name
@@ -82,7 +86,9 @@ def time_batch(image: np.ndarray, probs: np.ndarray, batch: int, iterations: int
     """Median seconds per image of a CRF-as-RNN forward pass over ``batch`` copies of the photo."""
     layer = CRFasRNN(probs.shape[0], iterations=iterations, method="lattice", **params).to(device)
     logits = torch.from_numpy(probs).clamp(min=1e-5).log()[None].repeat(batch, 1, 1, 1).to(device)
-    images = torch.from_numpy(image).permute(2, 0, 1)[None].repeat(batch, 1, 1, 1).float().to(device)
+    images = (
+        torch.from_numpy(image).permute(2, 0, 1)[None].repeat(batch, 1, 1, 1).float().to(device)
+    )
     with torch.no_grad():
         layer(logits, images)  # warm-up
         times = [timed(lambda: layer(logits, images), device)[0] for _ in range(repeats)]
@@ -93,12 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the lattice's device)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
-    parser.add_argument("--workers", type=int, default=None, help="dense_crf's workers (default: 2 if threads >= 2)")
-    parser.add_argument("--batch", type=int, default=0, help="also time a CRF-as-RNN batch of this size")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="dense_crf's workers (default: 2 if threads >= 2)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=0, help="also time a CRF-as-RNN batch of this size"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--classes", type=int, default=21)
-    parser.add_argument("--voc", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/voc2012-subset")
+    parser.add_argument(
+        "--voc",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared/data/voc2012-subset",
+    )
     parser.add_argument("--image-id", default="2007_000039")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -110,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     image_dev = torch.from_numpy(image).to(device)
 
     def ours():
-        return dense_crf(image_dev, probs_dev, args.iterations, method="lattice", workers=args.workers, **params)
+        return dense_crf(
+            image_dev, probs_dev, args.iterations, method="lattice", workers=args.workers, **params
+        )
 
     reference = pydensecrf_version()
     load_before = os.getloadavg()
@@ -149,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("pydensecrf   not installed (pip install -e '.[crf]')")
     if args.batch:
-        per_image = time_batch(image, probs, args.batch, args.iterations, device, params, args.repeats)
-        print(f"CRF-as-RNN   {per_image * 1000:8.1f} ms per image in batches of {args.batch} (forward, {device.type})")
+        per_image = time_batch(
+            image, probs, args.batch, args.iterations, device, params, args.repeats
+        )
+        print(
+            f"CRF-as-RNN   {per_image * 1000:8.1f} ms per image in batches of {args.batch} (forward, {device.type})"
+        )
     return 0
 
 

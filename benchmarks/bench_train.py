@@ -130,8 +130,11 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=1500)
     parser.add_argument("--train-subset", type=int, default=None, help="first N train ids")
     parser.add_argument("--val-subset", type=int, default=None, help="first N minival ids")
-    parser.add_argument("--weights-backbone", default=None,
-                        help="'imagenet' or a .pth for the short run (default: random weights)")
+    parser.add_argument(
+        "--weights-backbone",
+        default=None,
+        help="'imagenet' or a .pth for the short run (default: random weights)",
+    )
     parser.add_argument("--skip-train", action="store_true", help="only the speed table")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke test: tiny sizes")
     parser.add_argument("--device", default=None)

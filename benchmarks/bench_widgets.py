@@ -93,7 +93,9 @@ def time_moves(page, name: str, moves: int, warmup: int, dx: float) -> list[floa
         page.wait_for_function("([img, n]) => window.__loads.get(img).length > n",
                                arg=[image.element_handle(), count], timeout=30_000)  # fmt: skip
         page.wait_for_timeout(150)  # let a late second frame land before the next move
-        latency = image.evaluate("(img) => { const l = window.__loads.get(img); return l[l.length - 1] - window.__up; }")
+        latency = image.evaluate(
+            "(img) => { const l = window.__loads.get(img); return l[l.length - 1] - window.__up; }"
+        )
         if move >= warmup:
             times.append(latency)
     return times
@@ -118,13 +120,17 @@ def main() -> None:
                 results[name] = time_moves(page, name, args.moves, args.warmup, args.dx)
             errors = stderr_outputs(page).count()
     after = load_average()
-    print(f"machine: {machine()}; load average {before} before, {after} after; stderr outputs: {errors}")
+    print(
+        f"machine: {machine()}; load average {before} before, {after} after; stderr outputs: {errors}"
+    )
     print(f"command: .venv/bin/python benchmarks/bench_widgets.py --moves {args.moves} "
           f"--warmup {args.warmup} --dx {args.dx:g}  ({time.strftime('%Y-%m-%d %H:%M')})\n")  # fmt: skip
     print("| explorer (slider) | median ms | max ms | moves |")
     print("|---|---:|---:|---:|")
     for name, times in results.items():
-        print(f"| {name} ({SLIDERS[name]}) | {statistics.median(times):.0f} | {max(times):.0f} | {len(times)} |")
+        print(
+            f"| {name} ({SLIDERS[name]}) | {statistics.median(times):.0f} | {max(times):.0f} | {len(times)} |"
+        )
 
 
 if __name__ == "__main__":

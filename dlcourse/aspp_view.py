@@ -53,12 +53,16 @@ def aspp_canvas(
     photo = to_numpy_image(image)
     height, width = photo.shape[:2]
     panel = size * 0.95
-    fig_width, fig_height = (panel + 2.9, size + 0.5) if room_for_text else (panel + 0.1, size + 0.1)
+    fig_width, fig_height = (
+        (panel + 2.9, size + 0.5) if room_for_text else (panel + 0.1, size + 0.1)
+    )
     fig, ax = plt.subplots(figsize=(fig_width, fig_height), dpi=dpi)
     ax.set_position((0.05 / fig_width, 0.05 / fig_height, panel / fig_width, size / fig_height))
     ax.set_axis_off()
     far = 40 * max(height, width)  # the zero padding, wider than any view
-    ax.add_patch(Rectangle((-far, -far), 2 * far + width, 2 * far + height, color="0.85", zorder=-2))
+    ax.add_patch(
+        Rectangle((-far, -far), 2 * far + width, 2 * far + height, color="0.85", zorder=-2)
+    )
     scale = axes_pixels(ax)[1] / (1.3 * height)  # the photo's share of the smallest view
     ax.imshow(shrink_photo(photo, scale), interpolation="nearest",
               extent=(-0.5, width - 0.5, height - 0.5, -0.5), zorder=0)  # fmt: skip
@@ -95,7 +99,9 @@ def draw_aspp(
     clear_frame(fig)
     ax = fig.axes[0]
     panel_width, panel_height = axes_pixels(ax)
-    per_pixel = min(panel_width / (right - left), panel_height / (bottom - top))  # screen px per photo px
+    per_pixel = min(
+        panel_width / (right - left), panel_height / (bottom - top)
+    )  # screen px per photo px
     # widen the view about its centre to the panel's shape: one photo pixel is square on screen
     middle_x, middle_y = (left + right) / 2, (top + bottom) / 2
     half_x, half_y = panel_width / per_pixel / 2, panel_height / per_pixel / 2
@@ -141,7 +147,9 @@ def draw_aspp(
     ax.set_title(f"ASPP at output stride {s}: {-(-height // s)}x{-(-width // s)} feature cells "
                  f"of {s}x{s} px\non a {height}x{width} photo; dashed: taps in the zero padding",
                  fontsize=9)  # fmt: skip
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False, labelspacing=0.9)
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False, labelspacing=0.9
+    )
     return fig
 
 
@@ -224,7 +232,9 @@ def _aspp_branches(aspp) -> tuple[list[str], str, str]:
         convs = [m for m in branch.modules() if isinstance(m, nn.Conv2d)]
         conv, pooled = convs[0], any(isinstance(m, nn.AdaptiveAvgPool2d) for m in branch.modules())
         if pooled:
-            labels.append(f"image pooling\nglobal average, 1x1 conv\n-> {conv.out_channels}, upsample")
+            labels.append(
+                f"image pooling\nglobal average, 1x1 conv\n-> {conv.out_channels}, upsample"
+            )
         elif conv.kernel_size[0] == 1:
             labels.append(f"1x1 conv\n-> {conv.out_channels}")
         else:
@@ -251,7 +261,9 @@ def plot_aspp_diagram(aspp, title: str | None = None, size: float = 3.6) -> Figu
     from torch import nn
 
     if not isinstance(getattr(aspp, "convs", None), nn.ModuleList):
-        raise TypeError(f"plot_aspp_diagram(aspp={type(aspp).__name__}): give an ASPP or ASPPv2 module")
+        raise TypeError(
+            f"plot_aspp_diagram(aspp={type(aspp).__name__}): give an ASPP or ASPPv2 module"
+        )
     labels, merge, output = _aspp_branches(aspp)
     in_channels = next(m for m in aspp.convs[0].modules() if isinstance(m, nn.Conv2d)).in_channels
     fig, ax = plt.subplots(figsize=(10, size))
@@ -261,8 +273,13 @@ def plot_aspp_diagram(aspp, title: str | None = None, size: float = 3.6) -> Figu
     style = {"ha": "center", "va": "center", "fontsize": 8}
 
     def box(x, y, text, color):
-        ax.text(x, y, text, bbox={"boxstyle": "round,pad=0.4", "facecolor": color, "edgecolor": "0.3"},
-                **style)
+        ax.text(
+            x,
+            y,
+            text,
+            bbox={"boxstyle": "round,pad=0.4", "facecolor": color, "edgecolor": "0.3"},
+            **style,
+        )
 
     def arrow(x0, y0, x1, y1):
         ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "color": "0.3"})

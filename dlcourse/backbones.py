@@ -44,8 +44,12 @@ def conv3x3(in_planes: int, out_planes: int, stride: int = 1, dilation: int = 1)
 
 def _block_args(where, inplanes, planes, stride, dilation, first_dilation) -> int:
     """Check a residual block's arguments; return the dilation of its first 3x3 conv."""
-    for name, value in [("inplanes", inplanes), ("planes", planes), ("stride", stride),
-                        ("dilation", dilation)]:
+    for name, value in [
+        ("inplanes", inplanes),
+        ("planes", planes),
+        ("stride", stride),
+        ("dilation", dilation),
+    ]:
         positive_int(value, name, where)
     if first_dilation is None:
         return dilation

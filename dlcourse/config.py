@@ -141,7 +141,7 @@ def validate(cfg: TrainConfig) -> None:
         )
     if cfg.freeze_bn not in (True, False, "pretrained"):
         raise ValueError(
-            f"TrainConfig.freeze_bn={cfg.freeze_bn!r}: use true, false or \"pretrained\""
+            f'TrainConfig.freeze_bn={cfg.freeze_bn!r}: use true, false or "pretrained"'
         )
     for name in ("sync_bn", "channels_last"):
         if not isinstance(getattr(cfg, name), bool):

@@ -184,7 +184,10 @@ def latency(
     """
     benchmark = benchmark_module()
     height, width = _size(input_size, "latency")
-    batch, repeats = positive_int(batch, "batch", "latency"), positive_int(repeats, "repeats", "latency")
+    batch, repeats = (
+        positive_int(batch, "batch", "latency"),
+        positive_int(repeats, "repeats", "latency"),
+    )
     device = _device_of(model)
     threads = torch.get_num_threads() if threads is None else threads
     x = torch.randn(batch, 3, height, width, device=device)

@@ -72,12 +72,16 @@ def check_image(image: np.ndarray | Tensor, size: tuple[int, int] | None = None)
     if isinstance(image, np.ndarray):
         image = torch.from_numpy(np.array(image))
     if not isinstance(image, Tensor):
-        raise TypeError(f"image: expected an (H, W, 3) uint8 array or tensor, got {type(image).__name__}")
+        raise TypeError(
+            f"image: expected an (H, W, 3) uint8 array or tensor, got {type(image).__name__}"
+        )
     if image.dtype != torch.uint8:
         raise TypeError(f"image: expected dtype uint8 (RGB values 0..255), got {image.dtype}; "
                         "convert a [0, 1] float image with (image * 255).round().astype(np.uint8)")  # fmt: skip
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image: expected shape (H, W, 3) with 3 colour channels, got {tuple(image.shape)}")
+        raise ValueError(
+            f"image: expected shape (H, W, 3) with 3 colour channels, got {tuple(image.shape)}"
+        )
     if size is not None and tuple(image.shape[:2]) != tuple(size):
         raise ValueError(f"image is {tuple(image.shape[:2])} but probs is {tuple(size)} (H, W); "
                          "resize the probabilities to the image size first")  # fmt: skip
@@ -89,9 +93,13 @@ def check_probs(probs: np.ndarray | Tensor, atol: float = 1e-3) -> Tensor:
     if isinstance(probs, np.ndarray):
         probs = torch.from_numpy(np.array(probs))
     if not isinstance(probs, Tensor) or not probs.is_floating_point():
-        raise TypeError("probs: expected a floating-point (C, H, W) array or tensor of class probabilities")
+        raise TypeError(
+            "probs: expected a floating-point (C, H, W) array or tensor of class probabilities"
+        )
     if probs.ndim != 3 or probs.shape[0] < 2:
-        raise ValueError(f"probs: expected shape (C, H, W) with C >= 2 classes, got {tuple(probs.shape)}")
+        raise ValueError(
+            f"probs: expected shape (C, H, W) with C >= 2 classes, got {tuple(probs.shape)}"
+        )
     bad = not torch.isfinite(probs).all() or bool((probs < 0).any())
     if bad or not torch.allclose(probs.sum(dim=0), torch.ones_like(probs[0]), atol=atol):
         raise ValueError("probs: not a distribution over classes (values must be >= 0 and sum to 1 "
@@ -99,7 +107,9 @@ def check_probs(probs: np.ndarray | Tensor, atol: float = 1e-3) -> Tensor:
     return probs
 
 
-def spatial_features(height: int, width: int, theta: float, device=None, dtype=torch.float32) -> Tensor:
+def spatial_features(
+    height: int, width: int, theta: float, device=None, dtype=torch.float32
+) -> Tensor:
     """Features ``(x / theta, y / theta)`` of every pixel, row by row -> ``(H * W, 2)``."""
     theta = _positive(theta, "theta")
     ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=dtype),
@@ -107,7 +117,9 @@ def spatial_features(height: int, width: int, theta: float, device=None, dtype=t
     return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1) / theta
 
 
-def bilateral_features(image: Tensor, theta_alpha: float, theta_beta: float, dtype=torch.float32) -> Tensor:
+def bilateral_features(
+    image: Tensor, theta_alpha: float, theta_beta: float, dtype=torch.float32
+) -> Tensor:
     """Features ``(x / theta_alpha, y / theta_alpha, r / theta_beta, g / .., b / ..)`` -> ``(H * W, 5)``.
 
     ``image`` is ``(H, W, 3)`` with colour values on the 0..255 scale.
@@ -155,7 +167,9 @@ class LatticeFilter:
         return self.lattice.filter(values)
 
 
-def make_filter(features: Tensor, method: str = "lattice", weight: float = 1.0) -> NaiveFilter | LatticeFilter:
+def make_filter(
+    features: Tensor, method: str = "lattice", weight: float = 1.0
+) -> NaiveFilter | LatticeFilter:
     """A normalised Gaussian filter over ``features`` computed by ``method`` ('naive' or 'lattice').
 
     ``weight`` multiplies the output (a kernel weight folded into the filter).
@@ -207,7 +221,9 @@ def mean_field(unary: Tensor, filters, weights, compat: Tensor | None, iteration
         if pool is None or len(filters) < 2:
             messages = [filt(q) for filt in filters]
         else:
-            messages = list(pool.map(lambda filt, values: filt(values), filters, [q] * len(filters)))
+            messages = list(
+                pool.map(lambda filt, values: filt(values), filters, [q] * len(filters))
+            )
         pairwise = _weighted(messages[0], weights[0])
         for message, weight in zip(messages[1:], weights[1:], strict=True):
             pairwise = pairwise + _weighted(message, weight)
@@ -241,17 +257,23 @@ def simulated_probs(
         raise ValueError(f"label: expected an (H, W) label map, got shape {tuple(label.shape)}")
     label = torch.where(label == 255, torch.zeros_like(label), label)
     if int(label.max()) >= num_classes or int(label.min()) < 0:
-        raise ValueError(f"label: values must lie in 0..{num_classes - 1} (or 255), got max {int(label.max())}")
+        raise ValueError(
+            f"label: values must lie in 0..{num_classes - 1} (or 255), got max {int(label.max())}"
+        )
     height, width = label.shape
     dy, dx = shift
     padded = torch.nn.functional.pad(label[None, None].float(), (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)),
                                      mode="replicate")  # fmt: skip
-    label = padded[0, 0, max(-dy, 0) : max(-dy, 0) + height, max(-dx, 0) : max(-dx, 0) + width].long()
+    label = padded[
+        0, 0, max(-dy, 0) : max(-dy, 0) + height, max(-dx, 0) : max(-dx, 0) + width
+    ].long()
     onehot = torch.nn.functional.one_hot(label, num_classes).permute(2, 0, 1).float()[None]
     coarse = torch.nn.functional.avg_pool2d(onehot, stride, ceil_mode=True)
     generator = torch.Generator().manual_seed(seed)
     logits = sharpness * coarse + noise * torch.randn(coarse.shape, generator=generator)
-    logits = torch.nn.functional.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+    logits = torch.nn.functional.interpolate(
+        logits, size=(height, width), mode="bilinear", align_corners=False
+    )
     return torch.softmax(logits[0], dim=0)
 
 
@@ -305,7 +327,10 @@ def dense_crf(
     if method not in METHODS:
         raise ValueError(f"method={method!r}: use one of {METHODS}")
     w1, w2 = _non_negative(w1, "w1"), _non_negative(w2, "w2")
-    theta_alpha, theta_beta = _positive(theta_alpha, "theta_alpha"), _positive(theta_beta, "theta_beta")
+    theta_alpha, theta_beta = (
+        _positive(theta_alpha, "theta_alpha"),
+        _positive(theta_beta, "theta_beta"),
+    )
     theta_gamma = _positive(theta_gamma, "theta_gamma")
     if workers is None:
         workers = 2 if probs.device.type == "cpu" and torch.get_num_threads() >= 2 else 1
@@ -329,14 +354,18 @@ def _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_
     if compat is not None:
         compat = torch.as_tensor(compat, dtype=dtype, device=probs.device)
         if compat.shape != (num_classes, num_classes):
-            raise ValueError(f"compat: expected shape ({num_classes}, {num_classes}), got {tuple(compat.shape)}")
+            raise ValueError(
+                f"compat: expected shape ({num_classes}, {num_classes}), got {tuple(compat.shape)}"
+            )
     common = (method, dtype, str(probs.device), height, width)
     builders = {}  # key -> how to build that kernel
     if w2 > 0:
         builders[("smoothness", *common, theta_gamma, w2)] = lambda: make_filter(
             spatial_features(height, width, theta_gamma, probs.device, dtype), method, weight=w2)  # fmt: skip
     if w1 > 0:
-        picture = hashlib.sha1(image.cpu().numpy().tobytes()).hexdigest() if cache is not None else None
+        picture = (
+            hashlib.sha1(image.cpu().numpy().tobytes()).hexdigest() if cache is not None else None
+        )
         builders[("appearance", *common, picture, theta_alpha, theta_beta, w1)] = lambda: make_filter(
             bilateral_features(image, theta_alpha, theta_beta, dtype), method, weight=w1)  # fmt: skip
     if iterations == 0:
@@ -379,7 +408,9 @@ def reference_dense_crf(image: np.ndarray, probs: np.ndarray, iterations: int = 
     classes, height, width = probs.shape
     crf = dcrf.DenseCRF2D(width, height, classes)
     crf.setUnaryEnergy(unary_from_softmax(probs))
-    crf.addPairwiseGaussian(sxy=_positive(theta_gamma, "theta_gamma"), compat=_non_negative(w2, "w2"))
+    crf.addPairwiseGaussian(
+        sxy=_positive(theta_gamma, "theta_gamma"), compat=_non_negative(w2, "w2")
+    )
     crf.addPairwiseBilateral(sxy=_positive(theta_alpha, "theta_alpha"), srgb=_positive(theta_beta, "theta_beta"),
                              rgbim=image, compat=_non_negative(w1, "w1"))  # fmt: skip
     return np.array(crf.inference(iterations)).reshape(classes, height, width)
@@ -430,7 +461,10 @@ class CRFasRNN(nn.Module):
         if method not in METHODS:
             raise ValueError(f"method={method!r}: use one of {METHODS}")
         self.num_classes, self.iterations, self.method = num_classes, int(iterations), method
-        self.theta_alpha, self.theta_beta = _positive(theta_alpha, "theta_alpha"), _positive(theta_beta, "theta_beta")
+        self.theta_alpha, self.theta_beta = (
+            _positive(theta_alpha, "theta_alpha"),
+            _positive(theta_beta, "theta_beta"),
+        )
         self.theta_gamma = _positive(theta_gamma, "theta_gamma")
         eye = torch.eye(num_classes)
         self.bilateral_weights = nn.Parameter(_non_negative(w1, "w1") * eye)
@@ -439,14 +473,22 @@ class CRFasRNN(nn.Module):
 
     def forward(self, logits: Tensor, images: Tensor) -> Tensor:
         if logits.ndim != 4 or logits.shape[1] != self.num_classes:
-            raise ValueError(f"logits: expected shape (B, {self.num_classes}, H, W), got {tuple(logits.shape)}")
-        if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] != logits.shape[0] \
-                or images.shape[2:] != logits.shape[2:]:
+            raise ValueError(
+                f"logits: expected shape (B, {self.num_classes}, H, W), got {tuple(logits.shape)}"
+            )
+        if (
+            images.ndim != 4
+            or images.shape[1] != 3
+            or images.shape[0] != logits.shape[0]
+            or images.shape[2:] != logits.shape[2:]
+        ):
             raise ValueError(f"images: expected shape ({logits.shape[0]}, 3, {logits.shape[2]}, "
                              f"{logits.shape[3]}) to match the logits, got {tuple(images.shape)}")  # fmt: skip
         batch, classes, height, width = logits.shape
         dtype = logits.dtype
-        spatial = make_filter(spatial_features(height, width, self.theta_gamma, logits.device, dtype), self.method)
+        spatial = make_filter(
+            spatial_features(height, width, self.theta_gamma, logits.device, dtype), self.method
+        )
         rgb = images.detach().permute(0, 2, 3, 1)  # (B, H, W, 3)
         weights = [self.spatial_weights.to(dtype), self.bilateral_weights.to(dtype)]
         unary = -logits.reshape(batch, classes, -1).transpose(1, 2)  # (B, N, C)

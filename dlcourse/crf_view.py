@@ -37,11 +37,16 @@ NAMES = {"w1": "w1", "theta_alpha": "θα", "theta_beta": "θβ", "w2": "w2", "t
 def describe(params: dict) -> str:
     """``"w1 = 4, θα = 40 px, ..."``: the parameters as the figure and the sliders name them."""
     units = {"theta_alpha": " px", "theta_beta": " levels", "theta_gamma": " px"}
-    return ", ".join(f"{NAMES[key]} = {value:g}{units.get(key, '')}" for key, value in params.items())
+    return ", ".join(
+        f"{NAMES[key]} = {value:g}{units.get(key, '')}" for key, value in params.items()
+    )
 
 
 def crf_canvas(
-    image: np.ndarray, probs: np.ndarray, size: float = 3.2, dpi: float | None = None,
+    image: np.ndarray,
+    probs: np.ndarray,
+    size: float = 3.2,
+    dpi: float | None = None,
     room_for_text: bool = True,
 ) -> Figure:
     """The parts of :func:`plot_crf`'s figure that no slider changes: the photo and the unaries.
@@ -61,15 +66,23 @@ def crf_canvas(
     photo = to_numpy_image(image)
     unaries = colorize_mask(np.asarray(probs).argmax(0))
     aspect = photo.shape[1] / photo.shape[0]
-    width, height = (3 * size * aspect + 0.4, size + 0.8) if room_for_text else (3 * size * aspect + 0.2, size + 0.1)
+    width, height = (
+        (3 * size * aspect + 0.4, size + 0.8)
+        if room_for_text
+        else (3 * size * aspect + 0.2, size + 0.1)
+    )
     fig, axes = plt.subplots(1, 3, figsize=(width, height), dpi=dpi)
     bottom, top = (0.1, 0.88) if room_for_text else (0.02, 0.98)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=bottom, top=top, wspace=0.03)
-    for ax, picture, title in zip(axes, (photo, unaries, unaries), ("photo", "unaries (argmax)", ""), strict=True):
+    for ax, picture, title in zip(
+        axes, (photo, unaries, unaries), ("photo", "unaries (argmax)", ""), strict=True
+    ):
         ax.imshow(picture, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
-    fig.parameters = fig.text(0.5, 0.02, "", ha="center", va="bottom", fontsize=9) if room_for_text else None
+    fig.parameters = (
+        fig.text(0.5, 0.02, "", ha="center", va="bottom", fontsize=9) if room_for_text else None
+    )
     fig.kernels = {}  # the CRF's two kernels, kept between frames while their parameters stay (dense_crf's cache)
     return fig
 
@@ -103,13 +116,17 @@ def draw_crf(fig: Figure, photo: np.ndarray, probs: np.ndarray, **params) -> Fig
     before, after = probs.argmax(0).numpy(), refined.argmax(0).numpy()
     panel = fig.axes[2]
     panel.images[0].set_data(colorize_mask(after))
-    panel.set_title(f"after {iterations} iterations: {(before != after).mean():.1%} changed", fontsize=9)
+    panel.set_title(
+        f"after {iterations} iterations: {(before != after).mean():.1%} changed", fontsize=9
+    )
     if fig.parameters is not None:
         fig.parameters.set_text(describe(kernels))
     return fig
 
 
-def plot_crf(image: np.ndarray, probs: np.ndarray, *, size: float = 3.2, dpi: int = 100, **params) -> Figure:
+def plot_crf(
+    image: np.ndarray, probs: np.ndarray, *, size: float = 3.2, dpi: int = 100, **params
+) -> Figure:
     """A photo, the labels of its unaries, and the labels after the dense CRF.
 
     Args:
@@ -169,7 +186,9 @@ def crf_explorer(image: np.ndarray | None = None, probs: np.ndarray | None = Non
         An ipywidgets ``VBox`` (``.controls``, ``.status``, ``.image``) or a ``Figure``.
     """
     if (image is None) != (probs is None):
-        raise ValueError("crf_explorer: give both image and probs, or neither (for the sample photo)")
+        raise ValueError(
+            "crf_explorer: give both image and probs, or neither (for the sample photo)"
+        )
     if image is None:
         image, probs = explorer_inputs()
     photo = to_numpy_image(image)
@@ -179,7 +198,9 @@ def crf_explorer(image: np.ndarray | None = None, probs: np.ndarray | None = Non
     if interactive is None:
         interactive = front_end_available()
     if not interactive:
-        return plot_crf(photo, probs, **{name: control.value for name, control in controls.items()}, dpi=80)
+        return plot_crf(
+            photo, probs, **{name: control.value for name, control in controls.items()}, dpi=80
+        )
 
     import ipywidgets as w
 
@@ -189,7 +210,9 @@ def crf_explorer(image: np.ndarray | None = None, probs: np.ndarray | None = Non
     def update() -> None:
         status.value = "computing..."
         start = time.perf_counter()
-        draw_crf(canvas, photo, probs, **{name: control.value for name, control in controls.items()})
+        draw_crf(
+            canvas, photo, probs, **{name: control.value for name, control in controls.items()}
+        )
         status.value = f"updated in {1000 * (time.perf_counter() - start):.0f} ms"
 
     update()

@@ -234,7 +234,13 @@ def setup(
     return env
 
 
-COLAB_REQUIREMENTS = ("numpy>=1.24", "matplotlib>=3.7", "pillow>=10", "tqdm>=4.66", "ipywidgets>=7.7,<9")
+COLAB_REQUIREMENTS = (
+    "numpy>=1.24",
+    "matplotlib>=3.7",
+    "pillow>=10",
+    "tqdm>=4.66",
+    "ipywidgets>=7.7,<9",
+)
 """What the lessons import besides torch and torchvision; Colab has all of it already."""
 
 

@@ -45,7 +45,9 @@ def elevation_matrix(d: int, dtype=torch.float32, device=None) -> Tensor:
     Gaussian in feature space (Adams et al. 2010, p. 5-6).
     """
     inv_std = math.sqrt(2.0 / 3.0) * (d + 1)
-    scale = torch.tensor([inv_std / math.sqrt((i + 1) * (i + 2)) for i in range(d)], dtype=torch.float64)
+    scale = torch.tensor(
+        [inv_std / math.sqrt((i + 1) * (i + 2)) for i in range(d)], dtype=torch.float64
+    )
     matrix = torch.zeros(d + 1, d, dtype=torch.float64)
     matrix[0] = scale
     for j in range(1, d + 1):
@@ -242,7 +244,10 @@ def _fast_structure(rem0: Tensor, rank: Tensor, image: Tensor) -> dict | None:
     # 2. corner keys lie in [rem0 - d - 1, rem0 + d]; neighbours move d further
     corner_low = [0] + [v - 2 * d - 1 for v in lowest]
     corner_span = [images] + [h - v + 4 * d + 2 for v, h in zip(lowest, highest, strict=True)]
-    if math.prod(float(s) for s in span) >= _INT64_LIMIT or math.prod(float(s) for s in corner_span) >= _INT64_LIMIT:
+    if (
+        math.prod(float(s) for s in span) >= _INT64_LIMIT
+        or math.prod(float(s) for s in corner_span) >= _INT64_LIMIT
+    ):
         return None
     coarse = torch.div(rem0[:, :d], d1, rounding_mode="floor")
     columns = [image] + list(coarse.unbind(1)) + list(rank[:, :d].unbind(1))
@@ -271,7 +276,9 @@ def _fast_structure(rem0: Tensor, rank: Tensor, image: Tensor) -> dict | None:
     for step in lattice_steps(d):
         pair = []
         for sign in (-1, 1):
-            wanted = table + sign * sum(int(s) * stride for s, stride in zip(step, strides, strict=True))
+            wanted = table + sign * sum(
+                int(s) * stride for s, stride in zip(step, strides, strict=True)
+            )
             pos = torch.searchsorted(table, wanted).clamp(max=m - 1)
             pair.append(torch.where(table[pos] == wanted, pos, torch.full_like(pos, m)))
         neighbours.append(tuple(pair))
@@ -324,16 +331,24 @@ class PermutohedralLattice:
 
     def __init__(self, features: Tensor) -> None:
         if not isinstance(features, Tensor) or not features.is_floating_point():
-            raise TypeError("features: expected a floating-point tensor of shape (N, d) or (B, N, d)")
+            raise TypeError(
+                "features: expected a floating-point tensor of shape (N, d) or (B, N, d)"
+            )
         if features.ndim not in (2, 3):
-            raise ValueError(f"features: expected shape (N, d) or (B, N, d), got {tuple(features.shape)}")
+            raise ValueError(
+                f"features: expected shape (N, d) or (B, N, d), got {tuple(features.shape)}"
+            )
         self.batched = features.ndim == 3
         features = features if self.batched else features.unsqueeze(0)
         if not torch.isfinite(features).all():
-            raise ValueError("features: contains NaN or infinite values; check the image and the thetas")
+            raise ValueError(
+                "features: contains NaN or infinite values; check the image and the thetas"
+            )
         batch, n, d = features.shape
         if d < 1 or n < 1:
-            raise ValueError(f"features: need at least one point and one feature, got {tuple(features.shape)}")
+            raise ValueError(
+                f"features: need at least one point and one feature, got {tuple(features.shape)}"
+            )
         self.batch_size, self.num_points, self.dim = batch, n, d
         self.device = features.device
         with torch.no_grad(), single_threaded(self.device):
@@ -346,7 +361,13 @@ class PermutohedralLattice:
             structure = structure or _readable_structure(rem0, rank, image)
         self.num_vertices, self.offsets = structure["num_vertices"], structure["offsets"]
         self.neighbours = structure["neighbours"]
-        self._layout = {"vertex": (structure["vertex_crow"], structure["vertex_cols"], structure["vertex_entries"])}
+        self._layout = {
+            "vertex": (
+                structure["vertex_crow"],
+                structure["vertex_cols"],
+                structure["vertex_entries"],
+            )
+        }
         self.alpha = lattice_gain(d)
         self._before = self._after = None  # per-point factors (see rescale)
         self._sparse = self.device.type in ("cpu", "cuda")
@@ -387,13 +408,19 @@ class PermutohedralLattice:
                 self._matrices[step, rows] = (self.offsets, None, weights)
             else:
                 crow, cols, entries = self._layout["vertex"]
-                self._matrices[step, rows] = (cols, crow[:-1], weights.reshape(-1).index_select(0, entries))
+                self._matrices[step, rows] = (
+                    cols,
+                    crow[:-1],
+                    weights.reshape(-1).index_select(0, entries),
+                )
         return self._matrices[step, rows]
 
     def _check_values(self, values: Tensor) -> Tensor:
         expected = (self.batch_size, self.num_points) if self.batched else (self.num_points,)
         if not isinstance(values, Tensor) or values.ndim != len(expected) + 1:
-            raise ValueError(f"values: expected shape {(*expected, 'C')}, got {getattr(values, 'shape', None)}")
+            raise ValueError(
+                f"values: expected shape {(*expected, 'C')}, got {getattr(values, 'shape', None)}"
+            )
         if tuple(values.shape[:-1]) != expected:
             raise ValueError(
                 f"values: expected shape {(*expected, 'C')} to match the features, got {tuple(values.shape)}"
@@ -404,14 +431,18 @@ class PermutohedralLattice:
         """``(P, C) -> (M + 1, C)``: splat with ``step``'s weights (``"slice"``: the slice's transpose)."""
         if self._sparse:
             indices, starts, weights = self._bags(step, "vertex")
-            return torch.nn.functional.embedding_bag(indices, values, starts, mode="sum", per_sample_weights=weights)
+            return torch.nn.functional.embedding_bag(
+                indices, values, starts, mode="sum", per_sample_weights=weights
+            )
         return splat(values, self.offsets, self.corner_weights(step), self.num_vertices)
 
     def to_points(self, grid: Tensor, step: str = "slice") -> Tensor:
         """``(M + 1, C) -> (P, C)``: slice with ``step``'s weights (``"splat"``: the splat's transpose)."""
         if self._sparse:
             indices, _, weights = self._bags(step, "point")
-            return torch.nn.functional.embedding_bag(indices, grid, mode="sum", per_sample_weights=weights)
+            return torch.nn.functional.embedding_bag(
+                indices, grid, mode="sum", per_sample_weights=weights
+            )
         return slice_points(grid, self.offsets, self.corner_weights(step))
 
     def splat(self, values: Tensor) -> Tensor:
@@ -445,7 +476,9 @@ class PermutohedralLattice:
             if transpose:  # (slice . blur . splat)^T = splat^T . blur_reversed . slice^T
                 grid = self.to_grid(values, "slice")
                 return self.to_points(self.blur(grid, reverse=not reverse), "splat")
-            return self.to_points(self.blur(self.to_grid(values, "splat"), reverse=reverse), "slice")
+            return self.to_points(
+                self.blur(self.to_grid(values, "splat"), reverse=reverse), "slice"
+            )
 
     def filter(self, values: Tensor, reverse: bool = False) -> Tensor:
         """Gaussian-filter ``values`` (``(N, C)`` or ``(B, N, C)``) over the features.
@@ -480,7 +513,11 @@ class _LatticeFilter(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        return ctx.lattice._apply(grad.contiguous(), reverse=ctx.reverse, transpose=True), None, None
+        return (
+            ctx.lattice._apply(grad.contiguous(), reverse=ctx.reverse, transpose=True),
+            None,
+            None,
+        )
 
 
 @contextmanager

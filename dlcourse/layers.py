@@ -92,9 +92,14 @@ class ConvBNReLU(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
     ) -> None:
-        for name, value in [("in_channels", in_channels), ("out_channels", out_channels),
-                            ("kernel_size", kernel_size), ("dilation", dilation),
-                            ("stride", stride), ("groups", groups)]:
+        for name, value in [
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("kernel_size", kernel_size),
+            ("dilation", dilation),
+            ("stride", stride),
+            ("groups", groups),
+        ]:
             positive_int(value, name, "ConvBNReLU")
         if kernel_size % 2 != 1:
             raise ValueError(f"ConvBNReLU(kernel_size={kernel_size}): use an odd kernel size")
@@ -137,8 +142,12 @@ class AtrousSeparableConv2d(nn.Sequential):
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1
     ) -> None:
-        for name, value in [("in_channels", in_channels), ("out_channels", out_channels),
-                            ("kernel_size", kernel_size), ("dilation", dilation)]:
+        for name, value in [
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("kernel_size", kernel_size),
+            ("dilation", dilation),
+        ]:
             positive_int(value, name, "AtrousSeparableConv2d")
         if kernel_size % 2 != 1:
             raise ValueError(
@@ -221,9 +230,7 @@ class ASPP(nn.Module):
         positive_int(out_channels, "out_channels", "ASPP")
         rates = positive_ints(atrous_rates, "atrous_rates", "ASPP")
         branches: list[nn.Module] = [ConvBNReLU(in_channels, out_channels, kernel_size=1)]
-        branches += [
-            conv3x3_block(in_channels, out_channels, rate, separable) for rate in rates
-        ]
+        branches += [conv3x3_block(in_channels, out_channels, rate, separable) for rate in rates]
         if pooling:
             branches.append(ASPPPooling(in_channels, out_channels))
         self.atrous_rates = rates
@@ -350,9 +357,13 @@ class LargeFOVHead(nn.Sequential):
         channels: int = 1024,
         kernel_size: int = 3,
     ) -> None:
-        for name, value in [("in_channels", in_channels), ("num_classes", num_classes),
-                            ("dilation", dilation), ("channels", channels),
-                            ("kernel_size", kernel_size)]:
+        for name, value in [
+            ("in_channels", in_channels),
+            ("num_classes", num_classes),
+            ("dilation", dilation),
+            ("channels", channels),
+            ("kernel_size", kernel_size),
+        ]:
             positive_int(value, name, "LargeFOVHead")
         span = dilation * (kernel_size - 1)
         if span % 2:

@@ -70,7 +70,10 @@ def load_photo(path: str | Path, max_side: int | None = None) -> np.ndarray:
 def photo_input(photo: np.ndarray) -> Tensor:
     """An ``(H, W, 3)`` uint8 photo as the normalised ``(3, H, W)`` float tensor the models take."""
     x = torch.from_numpy(np.array(photo, dtype=np.float32)).permute(2, 0, 1) / 255
-    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    mean, std = (
+        torch.tensor(IMAGENET_MEAN)[:, None, None],
+        torch.tensor(IMAGENET_STD)[:, None, None],
+    )
     return (x - mean) / std
 
 
@@ -83,7 +86,9 @@ def pretrained_model(name: str = "deeplabv3_resnet50", download: bool = False) -
             nothing is downloaded and a missing file raises :class:`WeightsUnavailable`.
     """
     if name not in list_models():
-        raise ValueError(f"pretrained_model(name={name!r}): unknown model; choose one of {list_models()}")
+        raise ValueError(
+            f"pretrained_model(name={name!r}): unknown model; choose one of {list_models()}"
+        )
     published = sorted(n for n in WEIGHTS if n in list_models())
     if name not in published:
         raise ValueError(
@@ -163,7 +168,9 @@ def unit_geometry(model: nn.Module) -> UnitGeometry:
     """
     backbone = getattr(model, "backbone", None)
     if backbone is None or not hasattr(model, "classifier"):
-        raise TypeError("unit_geometry(model=...): give a model of dlcourse.models (backbone + classifier)")
+        raise TypeError(
+            "unit_geometry(model=...): give a model of dlcourse.models (backbone + classifier)"
+        )
     if any(isinstance(m, nn.AdaptiveAvgPool2d) for m in backbone.modules()):
         raise ValueError(
             "unit_geometry: this backbone pools the whole image inside its blocks (MobileNetV3's "
@@ -185,7 +192,9 @@ def plot_unit_view(photo: np.ndarray, geometry: UnitGeometry, row: int, col: int
     """
     height, width = photo.shape[:2]
     if not (0 <= row < height and 0 <= col < width):
-        raise ValueError(f"plot_unit_view: pixel ({row}, {col}) is outside the {height}x{width} photo")
+        raise ValueError(
+            f"plot_unit_view: pixel ({row}, {col}) is outside the {height}x{width} photo"
+        )
     rf = geometry.rf
     unit = (geometry.unit_at(row, height), geometry.unit_at(col, width))
     cy, cx = rf.center(unit[0]), rf.center(unit[1])

@@ -74,7 +74,9 @@ def tiled_field_of_view(kernel: int, dilation: int = 1, jump: int = 1, tile: int
     return span * jump + tile
 
 
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+def conv_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
     """Output length of a convolution or pooling along one axis (PyTorch's formula).
 
     ``floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1``;
@@ -181,7 +183,9 @@ def receptive_fields(layers: Iterable[LayerSpec]) -> list[ReceptiveField]:
         )
     if isinstance(layers, nn.Sequential | nn.ModuleList):
         layers = list(layers)
-        unreadable = [m for m in layers if not isinstance(m, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d)]
+        unreadable = [
+            m for m in layers if not isinstance(m, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d)
+        ]
         if unreadable:
             raise TypeError(
                 f"receptive_field(layers=...): the module list holds {type(unreadable[0]).__name__}, "
@@ -277,16 +281,24 @@ def resnet_layers(
         to get the chain up to a stage.
     """
     if stride_on not in ("3x3", "1x1"):
-        raise ValueError(f'resnet_layers(stride_on={stride_on!r}): use "3x3" (torchvision) or "1x1" (Caffe)')
+        raise ValueError(
+            f'resnet_layers(stride_on={stride_on!r}): use "3x3" (torchvision) or "1x1" (Caffe)'
+        )
     blocks = list(blocks) if isinstance(blocks, Sequence) and not isinstance(blocks, str) else None
     if blocks is None or len(blocks) != 4:
-        raise ValueError("resnet_layers(blocks=...): give four block counts, e.g. (3, 4, 6, 3) for ResNet-50")
+        raise ValueError(
+            "resnet_layers(blocks=...): give four block counts, e.g. (3, 4, 6, 3) for ResNet-50"
+        )
     for count in blocks:
         _positive_int(count, "blocks", f"resnet_layers(blocks={tuple(blocks)})")
     stages: dict[str, list[tuple[int, int, int, int]]] = {"stem": [(7, 2, 1, 3), (3, 2, 1, 1)]}
     for index, count in enumerate(blocks):
         stride = 1 if index == 0 else 2
-        first = [(1, stride, 1, 0), (3, 1, 1, 1)] if stride_on == "1x1" else [(1, 1, 1, 0), (3, stride, 1, 1)]
+        first = (
+            [(1, stride, 1, 0), (3, 1, 1, 1)]
+            if stride_on == "1x1"
+            else [(1, 1, 1, 0), (3, stride, 1, 1)]
+        )
         layers = [*first, (1, 1, 1, 0)]
         layers += [(1, 1, 1, 0), (3, 1, 1, 1), (1, 1, 1, 0)] * (count - 1)
         stages[f"layer{index + 1}"] = layers
@@ -516,7 +528,9 @@ def measure_receptive_field(
 # --- footprints ----------------------------------------------------------------------
 
 
-def footprint(dilations: Sequence[int], kernel: int | Sequence[int] = 3, counts: bool = False) -> np.ndarray:
+def footprint(
+    dilations: Sequence[int], kernel: int | Sequence[int] = 3, counts: bool = False
+) -> np.ndarray:
     """Which input offsets reach one output through a stack of stride-1 dilated convolutions.
 
     Args:
@@ -578,7 +592,9 @@ def aspp_taps(
     tap lands in the zero padding outside the feature map.
     """
     if rate < 1 or output_stride < 1:
-        raise ValueError(f"aspp_taps(rate={rate}, output_stride={output_stride}): both must be >= 1")
+        raise ValueError(
+            f"aspp_taps(rate={rate}, output_stride={output_stride}): both must be >= 1"
+        )
     height, width = image_size
     rows, cols = -(-height // output_stride), -(-width // output_stride)  # feature map size
     cell_r, cell_c = center[0] // output_stride, center[1] // output_stride

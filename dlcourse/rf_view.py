@@ -53,7 +53,9 @@ def dilation_canvas(
     height, width = photo.shape[:2]
     fig, (ax_photo, ax_zoom) = plt.subplots(1, 2, figsize=(size * 2.2, size), dpi=dpi)
     # fixed layout (no tight_layout): the photo stays put whatever the titles say
-    fig.subplots_adjust(left=0.01, right=0.9, bottom=0.02, top=0.87 if room_for_text else 0.98, wspace=0.04)
+    fig.subplots_adjust(
+        left=0.01, right=0.9, bottom=0.02, top=0.87 if room_for_text else 0.98, wspace=0.04
+    )
     panel_width, panel_height = axes_pixels(ax_photo)
     scale = min(panel_width / width, panel_height / height)
     ax_photo.imshow(shrink_photo(photo, scale), interpolation="nearest",
@@ -137,7 +139,9 @@ def draw_dilation(
     ax_zoom.set_xlim(left - 0.5, right)
     ax_zoom.set_ylim(bottom, top - 0.5)
     one_path = ", one path each" if most == 1 else ""
-    ax_zoom.set_title(f"zoom: {len(xs)} of {rf * rf} pixels in the box\nreached{one_path}", fontsize=9)
+    ax_zoom.set_title(
+        f"zoom: {len(xs)} of {rf * rf} pixels in the box\nreached{one_path}", fontsize=9
+    )
     bar_axes = fig.axes[2]
     bar_axes.set_visible(most > 1)
     if most > 1:  # the colour bar: 1 path (yellow) at the bottom to ``most`` (red) at the top
@@ -227,19 +231,27 @@ def dilation_explorer(image: np.ndarray | None = None, *, interactive: bool | No
     if interactive is None:
         interactive = front_end_available()
     if not interactive:
-        return plot_dilation(photo, *(controls[name].value for name in ("kernel", "dilation", "layers")))
+        return plot_dilation(
+            photo, *(controls[name].value for name in ("kernel", "dilation", "layers"))
+        )
     message = w.Label(value="")
     canvas = dilation_canvas(photo, size=3.8, dpi=EXPLORER_DPI, room_for_text=False)
 
     def update() -> None:
-        kernel, dilation, layers = (controls[name].value for name in ("kernel", "dilation", "layers"))
+        kernel, dilation, layers = (
+            controls[name].value for name in ("kernel", "dilation", "layers")
+        )
         try:
             per_layer = parse_rates(controls["rates"].value)
         except ValueError as err:
             message.value = f"{err}; showing the sliders' rate instead"
             per_layer = None
         else:
-            message.value = "" if per_layer is None else "the text box overrides the dilation and layers sliders"
+            message.value = (
+                ""
+                if per_layer is None
+                else "the text box overrides the dilation and layers sliders"
+            )
         if per_layer is not None:
             dilation, layers = per_layer, len(per_layer)
         draw_dilation(canvas, photo, kernel=kernel, dilation=dilation, layers=layers)
@@ -338,7 +350,9 @@ def draw_stack(
             drawn.append(ax.text(1.01, level, f"next: {note}" if is_preview else note, va="center",
                                  fontsize=9, color="0.35" if is_preview else "black",
                                  transform=ax.get_yaxis_transform()))  # fmt: skip
-    drawn.append(ax.add_collection(LineCollection(segments, colors="0.45", linewidths=0.6, zorder=2)))
+    drawn.append(
+        ax.add_collection(LineCollection(segments, colors="0.45", linewidths=0.6, zorder=2))
+    )
     drawn.append(ax.add_collection(LineCollection(dashed, colors="0.45", linewidths=0.6,
                                                   linestyles="--", zorder=2)))  # fmt: skip
     tag_frame(fig, *drawn)
@@ -443,10 +457,10 @@ def stack_explorer(
     live = LiveFigure(canvas)
     for button in buttons.values():
         button.on_click(on_click)
-    box = live_explorer(live, sliders, update, [list(sliders.values()), [*buttons.values(), message]])
+    box = live_explorer(
+        live, sliders, update, [list(sliders.values()), [*buttons.values(), message]]
+    )
     box.layers = current
     box.buttons = buttons
     box.message = message
     return box
-
-

@@ -202,7 +202,9 @@ def show_images(
     if not pictures:
         raise ValueError("show_images(pictures=[]): give at least one picture")
     if titles is not None and len(titles) != len(pictures):
-        raise ValueError(f"show_images: {len(titles)} titles for {len(pictures)} pictures; give one title each")
+        raise ValueError(
+            f"show_images: {len(titles)} titles for {len(pictures)} pictures; give one title each"
+        )
     columns = len(pictures) if columns is None else columns
     if not isinstance(columns, int) or columns < 1:
         raise ValueError(f"show_images(columns={columns!r}): must be a positive int")
@@ -299,7 +301,9 @@ def _conv_name(block: nn.Module) -> str:
     return f"{kernel} separable conv" if hasattr(block, "depthwise") else f"{kernel} conv"
 
 
-def encoder_decoder_shapes(model: nn.Module, input_size: object = 513) -> dict[str, tuple[int, ...]]:
+def encoder_decoder_shapes(
+    model: nn.Module, input_size: object = 513
+) -> dict[str, tuple[int, ...]]:
     """The tensor shapes inside a DeepLab-v3+ model, read by one eval forward pass with hooks.
 
     Args:
@@ -399,21 +403,36 @@ def plot_encoder_decoder(model: nn.Module, input_size: object = 513) -> Figure:
         return col, -row
 
     for col, row, label, colour in boxes.values():
-        ax.add_patch(FancyBboxPatch((col - width / 2, -row - height / 2), width, height,
-                                    boxstyle="round,pad=0.02", facecolor=colour, edgecolor="#555555"))
+        ax.add_patch(
+            FancyBboxPatch(
+                (col - width / 2, -row - height / 2),
+                width,
+                height,
+                boxstyle="round,pad=0.02",
+                facecolor=colour,
+                edgecolor="#555555",
+            )
+        )
         ax.text(col, -row, label, ha="center", va="center", fontsize=8.5)
     order = ["image", "backbone", "out", "aspp", "up", "concat"]
     links = list(zip(order, order[1:], strict=False))
-    links += [("backbone", "low"), ("low", "low_project"), ("low_project", "concat"),
-              ("concat", "decoder.0")]
+    links += [
+        ("backbone", "low"),
+        ("low", "low_project"),
+        ("low_project", "concat"),
+        ("concat", "decoder.0"),
+    ]
     chain = [f"decoder.{index}" for index in range(len(blocks))] + ["scores"]
     links += list(zip(chain, chain[1:], strict=False))
     for start, end in links:
         (x0, y0), (x1, y1) = centre(start), centre(end)
         dx, dy = np.sign(x1 - x0), np.sign(y1 - y0)
-        ax.annotate("", xy=(x1 - dx * width / 2, y1 - dy * height / 2),
-                    xytext=(x0 + dx * width / 2, y0 + dy * height / 2),
-                    arrowprops={"arrowstyle": "->", "color": "#333333"})
+        ax.annotate(
+            "",
+            xy=(x1 - dx * width / 2, y1 - dy * height / 2),
+            xytext=(x0 + dx * width / 2, y0 + dy * height / 2),
+            arrowprops={"arrowstyle": "->", "color": "#333333"},
+        )
     ax.text(-0.45, 0.45, "encoder", fontsize=9, style="italic", color="#555555")
     ax.text(-0.45, -1.55, "decoder", fontsize=9, style="italic", color="#555555")
     ax.set_xlim(-0.55, columns - 0.45)

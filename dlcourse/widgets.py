@@ -129,9 +129,13 @@ def explore(
         columns: controls per row.
     """
     if not callable(plot_fn):
-        raise TypeError(f"explore(plot_fn={plot_fn!r}): plot_fn must be a function returning a Figure")
+        raise TypeError(
+            f"explore(plot_fn={plot_fn!r}): plot_fn must be a function returning a Figure"
+        )
     if not controls:
-        raise ValueError("explore(controls={}): give at least one control, e.g. {'dilation': (1, 24)}")
+        raise ValueError(
+            "explore(controls={}): give at least one control, e.g. {'dilation': (1, 24)}"
+        )
     if columns < 1:
         raise ValueError(f"explore(columns={columns}): columns must be at least 1")
     widgets = make_controls(controls, _defaults(plot_fn))

@@ -24,8 +24,10 @@ def test_plot_aspp_markers_stay_visible():
     to_screen = ax.transData.transform
     sides = []
     for patch in ax.patches[1:]:  # after the padding band
-        (x0, y0), (x1, y1) = to_screen((patch.get_x(), patch.get_y())), to_screen(
-            (patch.get_x() + patch.get_width(), patch.get_y() + patch.get_height()))
+        (x0, y0), (x1, y1) = (
+            to_screen((patch.get_x(), patch.get_y())),
+            to_screen((patch.get_x() + patch.get_width(), patch.get_y() + patch.get_height())),
+        )
         sides.append(min(abs(x1 - x0), abs(y1 - y0)))
     assert min(sides) >= 7.0  # every tap and the 1x1 cell at least 7 screen pixels wide
     # the view shows every tap: rate 36 at OS 32 reaches 1152 px from the centre cell

@@ -250,7 +250,9 @@ def test_multi_grid_rates_at_output_stride_16_still_grid():
 def test_dilated_mobilenet_gives_the_formerly_strided_block_the_new_dilation():
     # as torchvision's mobilenet_v3_large(dilated=True): unlike ResNet's rule
     net = backbones.MobileNetV3Large(output_stride=16)
-    depthwise = [m for m in net.get_submodule("13").modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
+    depthwise = [
+        m for m in net.get_submodule("13").modules() if isinstance(m, nn.Conv2d) and m.groups > 1
+    ]
     assert [(m.stride[0], m.dilation[0]) for m in depthwise] == [(1, 2)]
     reference = torchvision.models.mobilenet_v3_large(dilated=True).features[13]
     theirs = [m for m in reference.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
@@ -264,13 +266,19 @@ def test_lesson_03_stage_conversion_and_mobilenet_block_are_the_package_ones():
     lesson = notebook_definitions(project_root() / "notebooks" / "03_backbone.ipynb")
     for output_stride in (16, 8):
         with torch.device("meta"):
-            by_hand = lesson["dilate_stages"](backbones.resnet(101, output_stride=32), output_stride)
+            by_hand = lesson["dilate_stages"](
+                backbones.resnet(101, output_stride=32), output_stride
+            )
             package = backbones.resnet(101, output_stride=output_stride)
         assert [str(m) for m in by_hand.modules()] == [str(m) for m in package.modules()]
     mobile = backbones.MobileNetV3Large(output_stride=8).eval()
-    block = mobile.get_submodule("7")  # 40 -> 80, 3x3, no SE in the table, but stride 2 -> dilation 2
+    block = mobile.get_submodule(
+        "7"
+    )  # 40 -> 80, 3x3, no SE in the table, but stride 2 -> dilation 2
     mine = lesson["MyInvertedResidual"](40, 3, 240, 80, nn.Hardswish, 2, 2, 64)
-    mine.block = nn.Sequential(*[m for i, m in enumerate(mine.block) if i != 2])  # block 7 has no SE
+    mine.block = nn.Sequential(
+        *[m for i, m in enumerate(mine.block) if i != 2]
+    )  # block 7 has no SE
     mine.load_state_dict(block.state_dict(), strict=True)
     x = torch.randn(1, 40, 9, 9)
     with torch.no_grad():

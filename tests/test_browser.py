@@ -102,7 +102,11 @@ def write_notebooks(work: Path) -> None:
     nbformat.write(lesson, work / LESSON.name)
     explorers = nbformat.v4.new_notebook()
     explorers.cells = [nbformat.v4.new_code_cell(source) for source in EXPLORER_CELLS.values()]
-    explorers.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    explorers.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(explorers, work / EXPLORERS)
 
 
@@ -159,7 +163,9 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield browser
         finally:
@@ -188,7 +194,9 @@ def run_notebook(page, url: str, code_cells: int, log: Path, timeout_ms: int = 1
     except PlaywrightTimeout:
         pass
     # the kernel is ready when the status bar says so (a busy machine may take many seconds)
-    page.locator(".jp-StatusBar-Item", has_text=re.compile(r"\| Idle")).first.wait_for(timeout=90_000)
+    page.locator(".jp-StatusBar-Item", has_text=re.compile(r"\| Idle")).first.wait_for(
+        timeout=90_000
+    )
     for attempt in range(3):  # a run-all sent before the kernel answers runs nothing: send it again
         page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
         page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
@@ -213,7 +221,9 @@ def run_notebook(page, url: str, code_cells: int, log: Path, timeout_ms: int = 1
     except PlaywrightTimeout:
         prompts = page.locator(".jp-InputPrompt").all_inner_texts()
         page.screenshot(path=str(log.parent / "run_all.png"))
-        raise AssertionError(f"the notebook did not finish; prompts {prompts}\n{log.read_text()[-3000:]}") from None
+        raise AssertionError(
+            f"the notebook did not finish; prompts {prompts}\n{log.read_text()[-3000:]}"
+        ) from None
 
 
 def stderr_outputs(page):
@@ -228,7 +238,10 @@ def explorer_cell(page, name: str):
 
 def slider_handle(cell, label: str):
     """The handle of the slider labelled ``label`` in ``cell``."""
-    slider = cell.locator(".widget-slider", has=cell.page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$")))
+    slider = cell.locator(
+        ".widget-slider",
+        has=cell.page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$")),
+    )
     return slider, slider.locator(".noUi-handle, .ui-slider-handle").first
 
 
@@ -277,7 +290,9 @@ def test_dilation_slider_redraws_in_jupyterlab(lab):
     errors = stderr_outputs(page)
     assert errors.count() == 0, errors.first.inner_text()
 
-    slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(r"^dilation$")))
+    slider = page.locator(
+        ".widget-slider", has=page.locator(".widget-label", has_text=re.compile(r"^dilation$"))
+    )
     assert slider.count() == 1
     explorer = page.locator(".jp-CodeCell", has=slider)
     before = image_source(explorer)
@@ -316,7 +331,10 @@ def test_moving_a_slider_redraws_each_explorer(explorers, name):
     after = wait_for_new_figure(cell, before)
     assert after != before
     # a fixed layout: the new figure has the size of the old one
-    assert cell.locator("img.widget-image").evaluate("img => [img.naturalWidth, img.naturalHeight]") == size
+    assert (
+        cell.locator("img.widget-image").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        == size
+    )
     errors = stderr_outputs(page)
     assert errors.count() == 0, errors.first.inner_text()
 
@@ -329,7 +347,9 @@ def test_aspp_dropdown_and_checkbox_redraw(explorers):
     before = wait_for_new_figure(cell, before)
     # the title travels as HTML beside the picture, and follows the controls
     cell.locator(".widget-html", has_text="ASPP at output stride 8").wait_for(timeout=10_000)
-    assert cell.locator(".widget-html", has_text="rate 12: span").count() == 1  # the legend, as HTML
+    assert (
+        cell.locator(".widget-html", has_text="rate 12: span").count() == 1
+    )  # the legend, as HTML
     cell.locator(".widget-checkbox input").click()
     wait_for_new_figure(cell, before)
     assert stderr_outputs(page).count() == 0
@@ -352,7 +372,8 @@ def test_rapid_add_layer_clicks_keep_the_page_still(explorers):
     cell.locator(".widget-label", has_text="8 of 8 layers, the limit").wait_for(timeout=20_000)
     wait_for_new_figure(cell, before)
     page.wait_for_function(
-        "(el) => el.querySelector('button.jupyter-button:disabled') !== null", arg=cell.element_handle()
+        "(el) => el.querySelector('button.jupyter-button:disabled') !== null",
+        arg=cell.element_handle(),
     )
     settled = time.monotonic() - start
     assert settled < 10, f"the explorer took {settled:.1f} s to settle"

@@ -83,10 +83,15 @@ def test_presets_train_two_steps_on_official_splits(tmp_path, name, capsys):
     cfg = state["config"]
     assert state["step"] == 2 and cfg["weights_backbone"] is None
     assert (cfg["train_split"], cfg["val_split"]) == ("train", "val")
-    assert cfg["model"] == {"colab": "deeplabv3plus_resnet50", "full": "deeplabv3plus_resnet101"}[name]
+    assert (
+        cfg["model"] == {"colab": "deeplabv3plus_resnet50", "full": "deeplabv3plus_resnet101"}[name]
+    )
 
 
-@pytest.mark.skipif(not VOC_SUBSET.is_dir(), reason="optional real photos: ../shared/data/voc2012-subset is not beside the project")
+@pytest.mark.skipif(
+    not VOC_SUBSET.is_dir(),
+    reason="optional real photos: ../shared/data/voc2012-subset is not beside the project",
+)
 def test_colab_preset_on_real_voc_photos_laid_out_as_the_official_archive(tmp_path, capsys):
     voc = tmp_path / "VOC2012"
     shutil.copytree(VOC_SUBSET / "JPEGImages", voc / "JPEGImages")

@@ -24,7 +24,11 @@ def test_presets_hold_the_published_recipe():
     assert (full.val_split, full.val_subset) == ("val", None)
     colab = preset("colab")
     assert (colab.crop_size, colab.batch_size, colab.amp) == (321, 8, "auto")
-    assert (colab.train_split, colab.val_split, colab.val_subset) == ("train", "val", ["random", 300, 0])
+    assert (colab.train_split, colab.val_split, colab.val_subset) == (
+        "train",
+        "val",
+        ["random", 300, 0],
+    )
     assert colab.weights_backbone == "imagenet" and colab.freeze_bn == "pretrained"
     fast = preset("fast")
     # offline, and on whatever device there is (a GPU when present)

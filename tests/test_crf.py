@@ -37,7 +37,9 @@ def blocky_image(height: int, width: int, seed: int) -> torch.Tensor:
     return image[0].permute(1, 2, 0).to(torch.uint8)
 
 
-def random_probs(classes: int, height: int, width: int, seed: int, scale: float = 2.0) -> torch.Tensor:
+def random_probs(
+    classes: int, height: int, width: int, seed: int, scale: float = 2.0
+) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.softmax(scale * torch.randn(classes, height, width, generator=generator), dim=0)
 
@@ -63,7 +65,9 @@ def test_features_are_positions_and_colours_over_their_thetas():
     features = bilateral_features(image, theta_alpha=2.0, theta_beta=10.0)
     expected = torch.tensor([[0.0, 0.0, 0.0, 1.0, 2.0], [0.5, 0.0, 3.0, 4.0, 5.0]])
     torch.testing.assert_close(features, expected)
-    torch.testing.assert_close(spatial_features(2, 2, 0.5), torch.tensor([[0.0, 0], [2, 0], [0, 2], [2, 2]]))
+    torch.testing.assert_close(
+        spatial_features(2, 2, 0.5), torch.tensor([[0.0, 0], [2, 0], [0, 2], [2, 2]])
+    )
 
 
 def test_gaussian_kernel_by_hand():
@@ -85,7 +89,9 @@ def test_one_mean_field_step_by_hand():
     w, k = 2.0, math.exp(-0.5)
     message = torch.tensor([[1.0, k], [k, 1.0]]) @ p / (1 + k)
     expected = torch.softmax(torch.log(p) + w * message, dim=1)
-    logits = mean_field(-torch.log(p), [make_filter(features, "naive")], [w], potts(2), iterations=1)
+    logits = mean_field(
+        -torch.log(p), [make_filter(features, "naive")], [w], potts(2), iterations=1
+    )
     torch.testing.assert_close(torch.softmax(logits, dim=1), expected)
     # Potts written as a matrix and Potts left implicit give the same Q
     implicit = mean_field(-torch.log(p), [make_filter(features, "naive")], [w], None, iterations=1)
@@ -120,7 +126,9 @@ def test_lattice_agrees_with_naive_on_small_images(seed):
 def test_uniform_image_with_wide_colour_kernel_is_the_gaussian_kernel_alone():
     image = torch.full((16, 20, 3), 90, dtype=torch.uint8)
     probs = random_probs(3, 16, 20, 3)
-    bilateral_only = dense_crf(image, probs, 5, w1=3.0, theta_alpha=2.5, theta_beta=1e4, w2=0.0, method="naive")
+    bilateral_only = dense_crf(
+        image, probs, 5, w1=3.0, theta_alpha=2.5, theta_beta=1e4, w2=0.0, method="naive"
+    )
     gaussian_only = dense_crf(image, probs, 5, w1=0.0, w2=3.0, theta_gamma=2.5, method="naive")
     torch.testing.assert_close(bilateral_only, gaussian_only, rtol=1e-5, atol=1e-6)
     # the lattice of the 5-D features is a different grid from the 2-D one: close, not equal
@@ -201,7 +209,9 @@ def test_published_defaults():
     import inspect
 
     defaults = {k: v.default for k, v in inspect.signature(dense_crf).parameters.items()}
-    assert {k: defaults[k] for k in DEEPLAB_CRF_PARAMS["v1-largefov"]} == DEEPLAB_CRF_PARAMS["v1-largefov"]
+    assert {k: defaults[k] for k in DEEPLAB_CRF_PARAMS["v1-largefov"]} == DEEPLAB_CRF_PARAMS[
+        "v1-largefov"
+    ]
     assert defaults["iterations"] == 10
 
 
@@ -272,7 +282,9 @@ def test_crfasrnn_has_a_weight_matrix_per_kernel_and_batches_like_single_images(
     logits = torch.randn(3, 3, 14, 17, generator=torch.Generator().manual_seed(0))
     batched = layer(logits, images)
     for b in range(3):  # one lattice for the batch = one lattice per image (float rounding: 1e-5)
-        torch.testing.assert_close(batched[b], layer(logits[b : b + 1], images[b : b + 1])[0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            batched[b], layer(logits[b : b + 1], images[b : b + 1])[0], rtol=1e-5, atol=1e-5
+        )
     naive = CRFasRNN(3, iterations=3, method="naive", **SMALL)
     naive.load_state_dict(layer.state_dict())
     assert float((naive(logits, images).argmax(1) == batched.argmax(1)).float().mean()) > 0.95
@@ -288,7 +300,9 @@ def test_dense_crf_restores_torch_threads_also_after_an_error():
         two = dense_crf(image, probs, 4, workers=2, **SMALL)
         assert torch.get_num_threads() == 2
         torch.testing.assert_close(one, two)  # the kernels side by side give the same numbers
-        with pytest.raises(ValueError, match="compat"):  # raised inside, after the switch to one thread
+        with pytest.raises(
+            ValueError, match="compat"
+        ):  # raised inside, after the switch to one thread
             dense_crf(image, probs, 4, compat=torch.zeros(2, 2))
         assert torch.get_num_threads() == 2
         with pytest.raises(ValueError, match="workers"):
@@ -341,9 +355,14 @@ def real_photos():
 
     photos = [("grace_hopper", sample_photo(), sample_mask())]
     for image_id in VOC_IDS:
-        jpg, png = VOC / "JPEGImages" / f"{image_id}.jpg", VOC / "SegmentationClass" / f"{image_id}.png"
+        jpg, png = (
+            VOC / "JPEGImages" / f"{image_id}.jpg",
+            VOC / "SegmentationClass" / f"{image_id}.png",
+        )
         if jpg.is_file() and png.is_file():
-            photos.append((image_id, np.array(Image.open(jpg).convert("RGB")), np.array(Image.open(png))))
+            photos.append(
+                (image_id, np.array(Image.open(jpg).convert("RGB")), np.array(Image.open(png)))
+            )
     return photos
 
 
@@ -392,7 +411,9 @@ def test_lesson_naive_crf_is_the_package_naive_crf():
     lesson = notebook_definitions(path)
     image, probs = blocky_image(14, 18, 6), random_probs(3, 14, 18, 6)
     by_hand = lesson["naive_dense_crf"](image, probs, 4, **SMALL)
-    torch.testing.assert_close(by_hand, dense_crf(image, probs, 4, method="naive", **SMALL), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        by_hand, dense_crf(image, probs, 4, method="naive", **SMALL), rtol=1e-4, atol=1e-5
+    )
 
 
 # --- lesson 09 widget ----------------------------------------------------------------
@@ -408,7 +429,16 @@ def test_plot_crf_and_its_explorer():
     from dlcourse.crf_view import CONTROLS, NAMES, crf_explorer, plot_crf
 
     image, probs = blocky_image(20, 24, 8).numpy(), random_probs(3, 20, 24, 8).numpy()
-    fig = plot_crf(image, probs, w1=4.0, theta_alpha=8.0, theta_beta=20.0, w2=3.0, theta_gamma=2.0, iterations=0)
+    fig = plot_crf(
+        image,
+        probs,
+        w1=4.0,
+        theta_alpha=8.0,
+        theta_beta=20.0,
+        w2=3.0,
+        theta_gamma=2.0,
+        iterations=0,
+    )
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     assert "0.0% changed" in fig.axes[2].get_title()  # no iterations: nothing moves
     plt.close(fig)
@@ -418,13 +448,18 @@ def test_plot_crf_and_its_explorer():
     # the caption and the third panel's title do not overlap
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    assert not caption.get_window_extent(renderer).overlaps(fig.axes[2].title.get_window_extent(renderer))
+    assert not caption.get_window_extent(renderer).overlaps(
+        fig.axes[2].title.get_window_extent(renderer)
+    )
     plt.close(fig)
     # sliders and figure name the parameters alike; whole-number sliders are whole numbers
     for name, (_, _, label) in CONTROLS.items():
         assert label.startswith(NAMES[name])
     whole = ("theta_alpha", "theta_beta", "theta_gamma", "iterations")
-    assert all(isinstance(CONTROLS[n][1], int) and all(isinstance(v, int) for v in CONTROLS[n][0]) for n in whole)
+    assert all(
+        isinstance(CONTROLS[n][1], int) and all(isinstance(v, int) for v in CONTROLS[n][0])
+        for n in whole
+    )
     with pytest.raises(ValueError, match="both image and probs"):
         crf_explorer(image=image, interactive=False)
     with pytest.raises(TypeError, match=r"unknown CRF parameters \['theta'\]"):
@@ -437,7 +472,9 @@ def test_dense_crf_cache_reuses_unchanged_kernels(monkeypatch):
     image, probs = blocky_image(20, 24, 5).numpy(), random_probs(3, 20, 24, 5).numpy()
     built = []
     real = crf_module.make_filter
-    monkeypatch.setattr(crf_module, "make_filter", lambda *a, **k: built.append(k["weight"]) or real(*a, **k))
+    monkeypatch.setattr(
+        crf_module, "make_filter", lambda *a, **k: built.append(k["weight"]) or real(*a, **k)
+    )
     cache = {}
     fresh = dense_crf(image, probs, 5, **SMALL)
     assert len(built) == 2
@@ -476,7 +513,10 @@ def test_live_crf_explorer_says_when_it_is_computing():
     box.controls["theta_alpha"].value = 12
     assert seen[0] == "computing..." and seen[-1].startswith("updated in ")
     assert not box.controls["w1"].continuous_update  # redraw on release, not while dragging
-    assert box.controls["theta_alpha"].description == "θα (px)" and box.controls["theta_beta"].value == 5
+    assert (
+        box.controls["theta_alpha"].description == "θα (px)"
+        and box.controls["theta_beta"].value == 5
+    )
     assert "after 10 iterations" in box.live.titles.value  # the third panel's title, as HTML
 
 

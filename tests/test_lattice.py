@@ -56,7 +56,9 @@ def test_steps_by_hand_for_one_point_in_one_dimension():
     assert rem0.tolist() == [[0, 0]] and rank.tolist() == [[0, 1]]
     weights = barycentric_weights(elevated, rem0, rank)
     # corners (0, 0) (remainder 0) and (1, -1) (remainder 1); 0.69282 = w1 * 1
-    torch.testing.assert_close(weights, torch.tensor([[1 - 0.69282, 0.69282]]), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        weights, torch.tensor([[1 - 0.69282, 0.69282]]), rtol=1e-4, atol=1e-5
+    )
     assert full_keys(simplex_corners(rem0, rank)).tolist() == [[[0, 0], [1, -1]]]
 
 
@@ -65,7 +67,9 @@ def test_corners_are_lattice_points_whose_weights_rebuild_the_point(d):
     torch.manual_seed(10 + d)
     features = torch.randn(200, d, dtype=torch.float64) * 3
     elevated = elevate(features)
-    torch.testing.assert_close(elevated.sum(dim=1), torch.zeros(200, dtype=torch.float64))  # on the plane
+    torch.testing.assert_close(
+        elevated.sum(dim=1), torch.zeros(200, dtype=torch.float64)
+    )  # on the plane
     rem0, rank = enclosing_simplex(elevated)
     assert sorted(rank[0].tolist()) == list(range(d + 1))  # a permutation of 0..d
     corners = full_keys(simplex_corners(rem0, rank))  # (P, d+1, d+1)
@@ -96,12 +100,21 @@ def test_splat_blur_slice_by_hand():
     weights = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
     values = torch.tensor([[4.0], [2.0]])
     grid = splat(values, offsets, weights, 3)
-    assert grid.squeeze(1).tolist() == [1.0, 4.0, 1.0, 0.0]  # vertex 1 gets 3 + 1; the extra row stays 0
-    neighbours = [(torch.tensor([3, 0, 3]), torch.tensor([1, 3, 3]))]  # a chain 0 - 1, vertex 2 alone
+    assert grid.squeeze(1).tolist() == [
+        1.0,
+        4.0,
+        1.0,
+        0.0,
+    ]  # vertex 1 gets 3 + 1; the extra row stays 0
+    neighbours = [
+        (torch.tensor([3, 0, 3]), torch.tensor([1, 3, 3]))
+    ]  # a chain 0 - 1, vertex 2 alone
     blurred = blur(grid, neighbours)
     assert blurred.squeeze(1).tolist() == [1.0 + 0.5 * 4.0, 4.0 + 0.5 * 1.0, 1.0, 0.0]
     sliced = slice_points(blurred, offsets, weights)
-    torch.testing.assert_close(sliced, torch.tensor([[0.25 * 3.0 + 0.75 * 4.5], [0.5 * 1.0 + 0.5 * 4.5]]))
+    torch.testing.assert_close(
+        sliced, torch.tensor([[0.25 * 3.0 + 0.75 * 4.5], [0.5 * 1.0 + 0.5 * 4.5]])
+    )
 
 
 @pytest.mark.parametrize("d, batch", [(1, 1), (2, 1), (3, 2), (5, 1), (5, 3)])
@@ -122,12 +135,16 @@ def test_fast_lattice_equals_the_step_functions(d, batch):
     assert lattice.num_vertices == keys.shape[0]
     assert torch.equal(lattice.offsets, offsets)
     torch.testing.assert_close(lattice.weights, barycentric_weights(elevated, rem0, rank))
-    for (minus, plus), (minus_fast, plus_fast) in zip(find_neighbours(keys, d), lattice.neighbours, strict=True):
+    for (minus, plus), (minus_fast, plus_fast) in zip(
+        find_neighbours(keys, d), lattice.neighbours, strict=True
+    ):
         assert torch.equal(minus, minus_fast) and torch.equal(plus, plus_fast)
     values = torch.rand(batch, 300, 4)
     fast = lattice.filter(values)
     for b in range(batch):
-        torch.testing.assert_close(fast[b], permutohedral_filter(features[b], values[b]), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            fast[b], permutohedral_filter(features[b], values[b]), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_splat_and_slice_are_named_and_transposes_of_each_other():
@@ -135,11 +152,19 @@ def test_splat_and_slice_are_named_and_transposes_of_each_other():
     lattice = PermutohedralLattice(torch.rand(150, 3) * 3)
     u, g = torch.rand(150, 2), torch.rand(lattice.num_vertices + 1, 2)
     gain = lattice_gain(3)
-    torch.testing.assert_close(lattice.splat(u), splat(u, lattice.offsets, lattice.weights, lattice.num_vertices))
-    torch.testing.assert_close(lattice.slice(g), gain * slice_points(g, lattice.offsets, lattice.weights))
+    torch.testing.assert_close(
+        lattice.splat(u), splat(u, lattice.offsets, lattice.weights, lattice.num_vertices)
+    )
+    torch.testing.assert_close(
+        lattice.slice(g), gain * slice_points(g, lattice.offsets, lattice.weights)
+    )
     # <to_grid(u, "slice"), g> = <u, slice(g)>: the slice's transpose, chosen by name
-    torch.testing.assert_close((lattice.to_grid(u, "slice") * g).sum(), (u * lattice.slice(g)).sum())
-    torch.testing.assert_close((lattice.to_points(g, "splat") * u).sum(), (g * lattice.splat(u)).sum())
+    torch.testing.assert_close(
+        (lattice.to_grid(u, "slice") * g).sum(), (u * lattice.slice(g)).sum()
+    )
+    torch.testing.assert_close(
+        (lattice.to_points(g, "splat") * u).sum(), (g * lattice.splat(u)).sum()
+    )
     with pytest.raises(ValueError, match="step='blur'"):
         lattice.to_grid(u, "blur")
 
@@ -236,7 +261,9 @@ def test_gradient_is_the_transposed_filter():
     values = torch.rand(100, 3, requires_grad=True)
     weights = torch.rand(100, 3)
     (lattice.filter(values) * weights).sum().backward()
-    torch.testing.assert_close(values.grad, lattice.filter(weights, reverse=True), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        values.grad, lattice.filter(weights, reverse=True), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_lattice_size_grows_as_the_features_spread():

@@ -160,7 +160,11 @@ def test_lessons_04_and_05_heads_are_the_package_heads():
 @pytest.mark.parametrize(
     ("build", "error", "message"),
     [
-        (lambda: layers.ASPP(64, 12), TypeError, r"ASPP\(atrous_rates=12\).*sequence.*\(6, 12, 18\)"),
+        (
+            lambda: layers.ASPP(64, 12),
+            TypeError,
+            r"ASPP\(atrous_rates=12\).*sequence.*\(6, 12, 18\)",
+        ),
         (lambda: layers.ASPP(64, "6"), TypeError, r"atrous_rates='6'.*sequence"),
         (lambda: layers.ASPP(64, None), TypeError, "atrous_rates=None"),
         (lambda: layers.ASPP(64, ()), ValueError, "one or more"),
@@ -168,7 +172,11 @@ def test_lessons_04_and_05_heads_are_the_package_heads():
         (lambda: layers.ASPP(64, (0, 6)), ValueError, "whole number >= 1"),
         (lambda: layers.ASPP((64,), (6,)), TypeError, r"in_channels=\(64,\)"),
         (lambda: layers.ASPP(64, (6,), out_channels=0), ValueError, "out_channels=0"),
-        (lambda: layers.ASPPv2(64, 21, 6), TypeError, r"ASPPv2\(atrous_rates=6\).*\(6, 12, 18, 24\)"),
+        (
+            lambda: layers.ASPPv2(64, 21, 6),
+            TypeError,
+            r"ASPPv2\(atrous_rates=6\).*\(6, 12, 18, 24\)",
+        ),
         (lambda: layers.ASPPv2(64, 0), ValueError, "num_classes=0"),
         (lambda: layers.DeepLabHead(64, 21, 12), TypeError, r"DeepLabHead\(atrous_rates=12\)"),
         (lambda: layers.DeepLabHead(64, 0), ValueError, "num_classes=0"),
@@ -224,7 +232,10 @@ def test_depthwise_conv_is_a_grouped_conv_and_a_loop_of_one_channel_convs():
     x = torch.randn(2, 3, 11, 9)
     depthwise = nn.Conv2d(3, 3, 3, padding=2, dilation=2, groups=3, bias=False)
     by_channel = torch.cat(
-        [F.conv2d(x[:, c : c + 1], depthwise.weight[c : c + 1], padding=2, dilation=2) for c in range(3)],
+        [
+            F.conv2d(x[:, c : c + 1], depthwise.weight[c : c + 1], padding=2, dilation=2)
+            for c in range(3)
+        ],
         dim=1,
     )
     with torch.no_grad():
@@ -269,14 +280,23 @@ def test_atrous_separable_conv_multiply_adds_by_hand():
     pixels = 10 * 10
     # count_flops feeds a 3-channel image: wrap each block behind a fixed 3 -> 8 1x1 conv
     stem = 2 * 3 * 8 * pixels
-    assert count_flops(nn.Sequential(nn.Conv2d(3, 8, 1), sep), (10, 10)) - stem == 2 * (9 * 8 + 8 * 16) * pixels
-    assert count_flops(nn.Sequential(nn.Conv2d(3, 8, 1), dense), (10, 10)) - stem == 2 * 9 * 8 * 16 * pixels
+    assert (
+        count_flops(nn.Sequential(nn.Conv2d(3, 8, 1), sep), (10, 10)) - stem
+        == 2 * (9 * 8 + 8 * 16) * pixels
+    )
+    assert (
+        count_flops(nn.Sequential(nn.Conv2d(3, 8, 1), dense), (10, 10)) - stem
+        == 2 * 9 * 8 * 16 * pixels
+    )
 
 
 def test_separable_aspp_and_head_swap_only_the_3x3_convs():
     dense, sep = layers.ASPP(64, (2, 4)), layers.ASPP(64, (2, 4), separable=True)
     assert [type(b) for b in sep.convs] == [
-        layers.ConvBNReLU, layers.AtrousSeparableConv2d, layers.AtrousSeparableConv2d, layers.ASPPPooling
+        layers.ConvBNReLU,
+        layers.AtrousSeparableConv2d,
+        layers.AtrousSeparableConv2d,
+        layers.ASPPPooling,
     ]
     assert [b.depthwise[0].dilation for b in sep.convs[1:3]] == [(2, 2), (4, 4)]
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
@@ -305,10 +325,16 @@ def test_separable_false_keeps_torchvisions_keys():
 
 @pytest.mark.parametrize(
     ("kernel", "rate", "channels", "fc6_weights"),
-    [(7, 4, 4096, 7 * 7 * 512 * 4096), (4, 4, 4096, 4 * 4 * 512 * 4096),
-     (4, 8, 4096, 4 * 4 * 512 * 4096), (3, 12, 1024, 3 * 3 * 512 * 1024)],
+    [
+        (7, 4, 4096, 7 * 7 * 512 * 4096),
+        (4, 4, 4096, 4 * 4 * 512 * 4096),
+        (4, 8, 4096, 4 * 4 * 512 * 4096),
+        (3, 12, 1024, 3 * 3 * 512 * 1024),
+    ],
 )
-def test_largefov_head_builds_the_fc6_variants_of_deeplab_v1_table_2(kernel, rate, channels, fc6_weights):
+def test_largefov_head_builds_the_fc6_variants_of_deeplab_v1_table_2(
+    kernel, rate, channels, fc6_weights
+):
     # arXiv:1412.7062 table 2: fc6 kernel and input stride (rate); fc7 and fc8 are 1x1 convs
     with torch.device("meta"):
         head = layers.LargeFOVHead(512, 21, dilation=rate, channels=channels, kernel_size=kernel)
@@ -329,8 +355,14 @@ def test_largefov_head_fc6_is_a_dilated_conv_and_rejects_uncentred_kernels():
     expected = head[6](F.relu(head[3](F.relu(fc6))))
     torch.testing.assert_close(head(x), expected)
     default = layers.LargeFOVHead(512, 21)  # unchanged defaults: 3x3, rate 12, 1024 channels
-    assert (default[0].kernel_size, default[0].dilation, default[0].out_channels) == ((3, 3), (12, 12), 1024)
-    with pytest.raises(ValueError, match=r"LargeFOVHead\(kernel_size=4, dilation=1\).*even dilation"):
+    assert (default[0].kernel_size, default[0].dilation, default[0].out_channels) == (
+        (3, 3),
+        (12, 12),
+        1024,
+    )
+    with pytest.raises(
+        ValueError, match=r"LargeFOVHead\(kernel_size=4, dilation=1\).*even dilation"
+    ):
         layers.LargeFOVHead(512, 21, dilation=1, kernel_size=4)
     with pytest.raises(ValueError, match=r"LargeFOVHead\(kernel_size=0\)"):
         layers.LargeFOVHead(512, 21, kernel_size=0)
@@ -356,4 +388,6 @@ def test_lesson_05_separable_block_and_trimap_by_hand_are_the_packages():
     for b in (0, 1, 3):
         band = lesson["band_by_hand"](target, b)
         assert torch.equal(band, boundary_band(target, b))
-        assert lesson["iou_in_band"](pred, target, band, 3) == pytest.approx(trimap_iou(pred, target, b, 3))
+        assert lesson["iou_in_band"](pred, target, band, 3) == pytest.approx(
+            trimap_iou(pred, target, b, 3)
+        )

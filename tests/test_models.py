@@ -1,6 +1,5 @@
 """Tests of dlcourse.models: registry, torchvision equality, shapes, errors, weights, costs."""
 
-
 import pytest
 import torch
 from helpers import randomize_ as randomize
@@ -129,16 +128,23 @@ def test_one_training_step_with_a_batch_of_two(name):
 
 def test_each_head_gets_the_features_it_takes():
     with torch.device("meta"):
-        v3plus, v3 = models.build_model("deeplabv3plus_resnet18"), models.build_model("deeplabv3_resnet18")
+        v3plus, v3 = (
+            models.build_model("deeplabv3plus_resnet18"),
+            models.build_model("deeplabv3_resnet18"),
+        )
         v1 = models.build_model("deeplabv1_largefov")
-    assert v3plus.head_features == ("out", "low") and v3.head_features == v1.head_features == ("out",)
+    assert v3plus.head_features == ("out", "low") and v3.head_features == v1.head_features == (
+        "out",
+    )
     assert v3plus.classifier.low_project[0].in_channels == 64  # ResNet-18's stride-4 features
     with pytest.raises(TypeError, match="head_features='out'"):
         models.SegmentationModel(v3.backbone, v3.classifier, head_features="out")
 
 
 def test_a_batch_of_one_trains_without_image_pooling():
-    model = models.build_model("deeplabv1_largefov", num_classes=2).train()  # no ASPP pooling branch
+    model = models.build_model(
+        "deeplabv1_largefov", num_classes=2
+    ).train()  # no ASPP pooling branch
     assert model(torch.randn(1, 3, 33, 33))["out"].shape == (1, 2, 33, 33)
 
 
@@ -148,21 +154,30 @@ def test_builders_are_keyword_only_and_documented():
         assert builder.__name__ == name and "arxiv.org/abs/" in builder.__doc__
         with pytest.raises(TypeError):
             builder(21)
-    with pytest.raises(TypeError, match=r"deeplabv3_resnet18\(\): unknown keywords \['outputstride'\]"):
+    with pytest.raises(
+        TypeError, match=r"deeplabv3_resnet18\(\): unknown keywords \['outputstride'\]"
+    ):
         models.build_model("deeplabv3_resnet18", outputstride=16)
 
 
 @pytest.mark.filterwarnings("ignore:for classifier.*copying from a non-meta parameter")
-@pytest.mark.parametrize("name", ["deeplabv1_largefov", "deeplabv2_resnet101", "deeplabv3plus_resnet18"])
+@pytest.mark.parametrize(
+    "name", ["deeplabv1_largefov", "deeplabv2_resnet101", "deeplabv3plus_resnet18"]
+)
 def test_weights_of_another_class_count_are_refused_for_every_head(tmp_path, name):
     with torch.device("meta"):
         saved = models.build_model(name, num_classes=3).classifier.state_dict()
     path = tmp_path / "three_classes.pth"  # only the head: enough to be checked, and small
     torch.save({f"classifier.{k}": torch.zeros(v.shape) for k, v in saved.items()}, path)
-    with torch.device("meta"), pytest.raises(ValueError, match="predict 3 classes; build with num_classes=3"):
+    with (
+        torch.device("meta"),
+        pytest.raises(ValueError, match="predict 3 classes; build with num_classes=3"),
+    ):
         models.build_model(name, num_classes=5, weights=str(path))
     with torch.device("meta"), pytest.raises(RuntimeError, match="Missing key.*backbone"):
-        models.build_model(name, num_classes=3, weights=str(path))  # classes agree: strict load runs
+        models.build_model(
+            name, num_classes=3, weights=str(path)
+        )  # classes agree: strict load runs
 
 
 def test_aux_head_is_an_fcn_head_on_stage_3():
@@ -273,4 +288,7 @@ def test_separable_option_builds_a_working_model_and_only_for_v3plus():
         models.build_model("deeplabv3_resnet50", separable=True)
     with pytest.raises(TypeError, match=r"deeplabv3plus_mobilenet\(separable=1\)"):
         models.build_model("deeplabv3plus_mobilenet", separable=1)
-    assert type(models.build_model("deeplabv3_resnet18", separable=False).classifier[0]).__name__ == "ASPP"
+    assert (
+        type(models.build_model("deeplabv3_resnet18", separable=False).classifier[0]).__name__
+        == "ASPP"
+    )

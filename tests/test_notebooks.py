@@ -92,7 +92,11 @@ def _checker_calls(source: str, checkers: set[str]) -> tuple[int, bool]:
     body = ast.parse("\n".join(lines)).body
 
     def is_check(node) -> bool:
-        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in checkers
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in checkers
+        )
 
     calls = sum(is_check(node) for statement in body for node in ast.walk(statement))
     shown = bool(body) and isinstance(body[-1], ast.Expr) and is_check(body[-1].value)

@@ -79,7 +79,11 @@ def imported_course_modules(name: str) -> set[str]:
                 submodule = f"{source}.{alias.name}".lstrip(".")
                 found.add(submodule if submodule in modules else source)
         elif isinstance(node, ast.Import):
-            found.update(a.name.removeprefix("dlcourse.") for a in node.names if a.name.startswith("dlcourse."))
+            found.update(
+                a.name.removeprefix("dlcourse.")
+                for a in node.names
+                if a.name.startswith("dlcourse.")
+            )
     return found - {name, ""}
 
 
@@ -107,7 +111,9 @@ def test_imports_point_one_way(name):
     assert not upward, f"dlcourse.{name} imports {sorted(upward)}, which sit at or above it"
 
 
-@pytest.mark.parametrize("name", [n for n in package_modules() if n.split(".")[0] in SUBPACKAGE_CORE])
+@pytest.mark.parametrize(
+    "name", [n for n in package_modules() if n.split(".")[0] in SUBPACKAGE_CORE]
+)
 def test_subpackage_modules_import_only_their_core(name):
     top = name.split(".")[0]
     core = SUBPACKAGE_CORE[top]
@@ -115,7 +121,9 @@ def test_subpackage_modules_import_only_their_core(name):
     if name == top:  # the subpackage's __init__ gathers its modules
         return
     allowed = set() if name == core else {core}
-    assert inside <= allowed, f"dlcourse.{name} imports {sorted(inside - allowed)}; share code through {core}"
+    assert inside <= allowed, (
+        f"dlcourse.{name} imports {sorted(inside - allowed)}; share code through {core}"
+    )
 
 
 @pytest.mark.parametrize("name", package_modules())
@@ -124,7 +132,9 @@ def test_module_docstring_names_its_lessons(name):
     assert module.__doc__ and "Used in:" in module.__doc__, f"dlcourse.{name} needs 'Used in: NN'"
     lesson = re.fullmatch(r"checks\.lesson(\d\d)", name)
     if lesson:  # one module per lesson: it names that lesson
-        assert f"Used in: {lesson[1]}." in module.__doc__, f"dlcourse.{name} must say 'Used in: {lesson[1]}.'"
+        assert f"Used in: {lesson[1]}." in module.__doc__, (
+            f"dlcourse.{name} must say 'Used in: {lesson[1]}.'"
+        )
 
 
 @pytest.mark.parametrize("name", package_modules())

@@ -65,7 +65,11 @@ def test_unit_geometry_of_resnet18_at_os16_by_hand():
         with torch.no_grad():
             out = model.backbone(torch.zeros(1, 3, size, size))["out"]
         assert geometry.output_size(size) == out.shape[-1]
-    assert geometry.unit_at(0, 64) == 0 and geometry.unit_at(63, 64) == 3 and geometry.unit_at(34, 64) == 2
+    assert (
+        geometry.unit_at(0, 64) == 0
+        and geometry.unit_at(63, 64) == 3
+        and geometry.unit_at(34, 64) == 2
+    )
 
 
 def test_unit_geometry_matches_the_measured_receptive_field():
@@ -73,7 +77,9 @@ def test_unit_geometry_matches_the_measured_receptive_field():
     geometry = unit_geometry(model)
     assert geometry.branches == (("3x3 rate 12", 12),)  # fc6 of LargeFOV
     with torch.no_grad():
-        assert geometry.output_size(65) == model.backbone(torch.zeros(1, 3, 65, 65))["out"].shape[-1]
+        assert (
+            geometry.output_size(65) == model.backbone(torch.zeros(1, 3, 65, 65))["out"].shape[-1]
+        )
     size = 241  # the centre unit (15 of 31) sees pixels 7 to 233: its whole field fits inside
     measured = measure_receptive_field(model.backbone, size, output_key="out")
     assert not measured.clipped
@@ -99,8 +105,16 @@ def test_plot_unit_view_draws_the_field_and_the_taps():
     ax = fig.axes[0]
     assert len(fig.axes) == 2
     squares = sorted(round(p.get_width()) for p in ax.patches)
-    assert squares == [80, 435, 435 + 2 * 6 * 16, 435 + 2 * 12 * 16, 435 + 2 * 18 * 16]  # photo border first
-    centre = 2 * 16  # unit (2, 2) under pixel (30, 40) sits at (32, 32); rate 18 reaches 217 + 288 px from it
+    assert squares == [
+        80,
+        435,
+        435 + 2 * 6 * 16,
+        435 + 2 * 12 * 16,
+        435 + 2 * 18 * 16,
+    ]  # photo border first
+    centre = (
+        2 * 16
+    )  # unit (2, 2) under pixel (30, 40) sits at (32, 32); rate 18 reaches 217 + 288 px from it
     assert ax.get_xlim() == (centre - 217 - 288 - 2, centre + 217 + 288 + 2)
     assert [len(c.get_offsets()) for c in ax.collections] == [9, 9, 9]
     plt.close(fig)

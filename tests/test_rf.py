@@ -57,7 +57,9 @@ def test_conv_output_size_matches_torch():
                     if 23 + 2 * padding < dilation * (kernel - 1) + 1:
                         continue
                     conv = nn.Conv2d(1, 1, kernel, stride, padding, dilation)
-                    assert conv(x).shape[-1] == conv_output_size(23, kernel, stride, padding, dilation)
+                    assert conv(x).shape[-1] == conv_output_size(
+                        23, kernel, stride, padding, dilation
+                    )
 
 
 @pytest.mark.parametrize(
@@ -88,18 +90,37 @@ def test_bad_arguments_name_the_argument(call, name):
     ("call", "error", "name"),
     [
         # a batch shape instead of the image side once failed with "too many values to unpack"
-        (lambda m: measure_receptive_field(m, (1, 3, 64, 64)), ValueError, "input_size is the image side"),
+        (
+            lambda m: measure_receptive_field(m, (1, 3, 64, 64)),
+            ValueError,
+            "input_size is the image side",
+        ),
         (lambda m: measure_receptive_field(m, (64,)), ValueError, "input_size"),
         (lambda m: measure_receptive_field(m, 0), ValueError, "input_size"),
         (lambda m: measure_receptive_field(m, 64.0), ValueError, "input_size"),
         (lambda m: measure_receptive_field(m, 32, output_index=5), ValueError, "output_index"),
-        (lambda m: measure_receptive_field(m, 32, output_index=(40, 0)), ValueError, "output_index"),
+        (
+            lambda m: measure_receptive_field(m, 32, output_index=(40, 0)),
+            ValueError,
+            "output_index",
+        ),
         (lambda m: measure_receptive_field(m, 32, in_channels=0), ValueError, "in_channels"),
-        (lambda m: measure_receptive_field(m, 32, probe=False, inputs=np.ones((1, 1, 32, 32))), TypeError,
-         "inputs"),
-        (lambda m: measure_receptive_field(m, 32, inputs=torch.ones(1, 1, 32, 32)), ValueError, "probe=False"),
+        (
+            lambda m: measure_receptive_field(m, 32, probe=False, inputs=np.ones((1, 1, 32, 32))),
+            TypeError,
+            "inputs",
+        ),
+        (
+            lambda m: measure_receptive_field(m, 32, inputs=torch.ones(1, 1, 32, 32)),
+            ValueError,
+            "probe=False",
+        ),
         (lambda m: measure_receptive_field(lambda x: x, 32), TypeError, "model"),
-        (lambda m: measure_receptive_field(_DictModel(), 32, output_key="logits"), ValueError, "output_key"),
+        (
+            lambda m: measure_receptive_field(_DictModel(), 32, output_key="logits"),
+            ValueError,
+            "output_key",
+        ),
         (lambda m: receptive_field(nn.Conv2d(1, 1, 3)), TypeError, "list of layers"),
         (lambda m: receptive_field(m), TypeError, "chain_layers"),
         (lambda m: receptive_field(5), TypeError, "layers"),
@@ -170,7 +191,12 @@ def test_modules_match_tuples():
         nn.AvgPool2d(2),
     ]
     tuples = [(7, 2, 1, 3), (3, 2, 1, 1), (3, 1, 2, 2), (2, 2, 1, 0)]
-    assert [layer_geometry(m) for m in modules] == [(7, 2, 1, 3), (3, 2, 1, 1), (3, 1, 2, 2), (2, 2, 1, 0)]
+    assert [layer_geometry(m) for m in modules] == [
+        (7, 2, 1, 3),
+        (3, 2, 1, 1),
+        (3, 1, 2, 2),
+        (2, 2, 1, 0),
+    ]
     assert receptive_field(modules) == receptive_field(tuples)
     # 7 -> 7 + 2 * 2 = 11 -> 11 + 4 * 4 = 27 -> 27 + 1 * 4 = 31; the 2x2 pool centres between pixels
     assert receptive_field(modules) == ReceptiveField(size=31, jump=8, start=2.0)
@@ -218,11 +244,16 @@ def test_resnet_layers_v1_and_v15():
     assert _stage_sizes(resnet_layers((3, 4, 6, 3), "3x3")) == [35, 91, 267, 427]
     assert _stage_sizes(resnet_layers((3, 4, 6, 3), "1x1")) == [35, 99, 291, 483]
     # ResNet-101: only layer3 is longer (23 blocks)
-    assert _stage_sizes(resnet_layers((3, 4, 23, 3), "1x1"))[2:] == [291 + 17 * 32, 291 + 17 * 32 + 192]
+    assert _stage_sizes(resnet_layers((3, 4, 23, 3), "1x1"))[2:] == [
+        291 + 17 * 32,
+        291 + 17 * 32 + 192,
+    ]
     # the v1.5 list is exactly torchvision's chain
     net = torchvision.models.resnet50(weights=None)
     stages = resnet_layers()
-    modules = chain_layers(nn.Sequential(net.conv1, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4))
+    modules = chain_layers(
+        nn.Sequential(net.conv1, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+    )
     assert [layer_geometry(m) for m in modules] == [g for layers in stages.values() for g in layers]
 
 
@@ -232,7 +263,9 @@ def test_resnet_v1_measured():
     for name in ("layer2", "layer3", "layer4"):
         block = getattr(net, name)[0]
         block.conv1.stride, block.conv2.stride = (2, 2), (1, 1)
-    body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3)
+    body = nn.Sequential(
+        net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3
+    )
     assert receptive_field(chain_layers(body)).size == 291
     measured = measure_receptive_field(body, 320)
     assert measured.size == (291, 291) and not measured.clipped
@@ -288,7 +321,9 @@ def test_measured_equals_analytic_on_conv_stacks(layers):
 
 def test_max_pool_is_measured_exactly():
     # A max pool sends its gradient to one input per window; the probe must not lose pixels.
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3, padding=1))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3, padding=1)
+    )
     assert receptive_field(chain_layers(model)).size == 8
     assert measure_receptive_field(model, 32).size == (8, 8)
     assert measure_receptive_field(model, 32, output_index=(0, 0)).box == (0, 0, 4, 4)
@@ -310,7 +345,9 @@ def test_probe_support_is_the_footprint():
 
 def test_unprobed_measurement_returns_effective_rf():
     torch.manual_seed(0)
-    model = nn.Sequential(*[m for _ in range(4) for m in (nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())])
+    model = nn.Sequential(
+        *[m for _ in range(4) for m in (nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())]
+    )
     model[0] = nn.Conv2d(1, 8, 3, padding=1)
     inputs = torch.randn(1, 1, 33, 33)
     result = measure_receptive_field(model, 33, probe=False, inputs=inputs)
@@ -329,7 +366,9 @@ def test_clipped_flag():
 
 
 def test_positive_probe_layout():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=2, dilation=2), nn.BatchNorm2d(4), nn.MaxPool2d(3, 2, 1))
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=2, dilation=2), nn.BatchNorm2d(4), nn.MaxPool2d(3, 2, 1)
+    )
     probe = positive_probe(model)
     assert isinstance(probe[2], nn.AvgPool2d)
     assert torch.all(probe[0].weight == 1 / 27)
@@ -406,10 +445,14 @@ def test_deeplab_v1_model_receptive_field_matches_the_arithmetic_and_a_measureme
     chain = chain_layers(model)
     assert receptive_field(chain).size == 419 and receptive_field(chain).jump == 8
     # the same geometry with one channel per layer, probed by gradients
-    thin = nn.Sequential(*[
-        nn.Conv2d(1, 1, m.kernel_size, m.stride, m.padding, m.dilation) if isinstance(m, nn.Conv2d)
-        else nn.MaxPool2d(m.kernel_size, m.stride, m.padding) for m in chain
-    ])
+    thin = nn.Sequential(
+        *[
+            nn.Conv2d(1, 1, m.kernel_size, m.stride, m.padding, m.dilation)
+            if isinstance(m, nn.Conv2d)
+            else nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
+            for m in chain
+        ]
+    )
     measured = measure_receptive_field(thin, 8 * 60 + 1)
     assert measured.size == (419, 419) and not measured.clipped
 

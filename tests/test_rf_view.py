@@ -47,8 +47,14 @@ def test_plot_dilation_titles_and_taps():
 def test_plot_dilation_colour_bar_only_when_paths_differ():
     # one layer: every tap has exactly one path, so there is no 1-2 colour bar and the taps are red
     fig = plot_dilation(PHOTO, kernel=3, dilation=6)
-    assert [ax.get_visible() for ax in fig.axes] == [True, True, False] and "one path each" in _texts(fig)
-    assert all(tuple(c) == (1.0, 0.0, 0.0, 1.0) for c in fig.axes[1].collections[0].get_facecolors())
+    assert [ax.get_visible() for ax in fig.axes] == [
+        True,
+        True,
+        False,
+    ] and "one path each" in _texts(fig)
+    assert all(
+        tuple(c) == (1.0, 0.0, 0.0, 1.0) for c in fig.axes[1].collections[0].get_facecolors()
+    )
     fig = plot_dilation(PHOTO, kernel=3, dilation=(1, 2, 5))
     assert all(ax.get_visible() for ax in fig.axes) and "paths to the output" in _texts(fig)
     assert fig.axes[1].collections[0].get_clim() == (1.0, 4.0)  # at most 2 paths per axis: 2 * 2
@@ -165,7 +171,10 @@ def test_dilation_explorer(monkeypatch):
     assert calls[-1] == {"kernel": 3, "dilation": (1, 2, 5), "layers": 3}
     assert "overrides" in box.message.value
     box.controls["rates"].value = "1,two"
-    assert calls[-1] == {"kernel": 3, "dilation": 12, "layers": 1} and "whole numbers" in box.message.value
+    assert (
+        calls[-1] == {"kernel": 3, "dilation": 12, "layers": 1}
+        and "whole numbers" in box.message.value
+    )
     box.controls["rates"].value = ""
     assert box.message.value == ""
     assert plt.get_fignums() == [1]  # only the static figure of the first line is still open

@@ -306,7 +306,10 @@ def test_command_line_trains_writes_and_resumes(tmp_path, capsys):
     tiny = ['synthetic={"n_train": 4, "n_val": 2, "size": 32, "seed": 0}', "crop_size=32",
             "batch_size=2", "warmup_steps=0", "eval_every=0", "checkpoint_every=0"]  # fmt: skip
     out = tmp_path / "run"
-    assert T.main(["--preset", "fast", "--out", str(out), "--no-progress", "--set", "steps=2", *tiny]) == 0
+    assert (
+        T.main(["--preset", "fast", "--out", str(out), "--no-progress", "--set", "steps=2", *tiny])
+        == 0
+    )
     assert "done: 2 steps" in capsys.readouterr().out
     state = T.load_checkpoint(out / "last.pt")
     assert state["step"] == 2 and state["config"]["model"] == "deeplabv3_resnet18"
@@ -360,7 +363,11 @@ def test_sync_batchnorm_replaces_trainable_batch_norms_only():
     kinds = {type(m) for m in model.backbone.modules()} & {nn.BatchNorm2d, nn.SyncBatchNorm,
                                                           FrozenBatchNorm2d}  # fmt: skip
     assert kinds == {FrozenBatchNorm2d}
-    head = [type(m) for m in model.classifier.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    head = [
+        type(m)
+        for m in model.classifier.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
     assert head and set(head) == {nn.SyncBatchNorm}
     assert preset("full").sync_bn and not preset("full", sync_bn=False).sync_bn
 
@@ -403,7 +410,9 @@ def _own_folder(root, n):
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     for i in range(n):
-        Image.fromarray(np.full((24, 24, 3), 10 * i, dtype=np.uint8)).save(root / "images" / f"p{i:02d}.png")
+        Image.fromarray(np.full((24, 24, 3), 10 * i, dtype=np.uint8)).save(
+            root / "images" / f"p{i:02d}.png"
+        )
         mask = np.zeros((24, 24), dtype=np.uint8)
         mask[8:16, 8:16] = 1
         Image.fromarray(mask).save(root / "masks" / f"p{i:02d}.png")

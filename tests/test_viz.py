@@ -214,8 +214,12 @@ def test_show_images_lays_pictures_out_in_reading_order():
     axes = fig.axes
     assert len(axes) == 6 and [ax.get_title() for ax in axes] == ["a", "b", "c", "d", "e", ""]
     assert [int(ax.images[0].get_array()[0, 0, 0]) for ax in axes[:5]] == [0, 60, 120, 180, 240]
-    assert not axes[5].images and not any(ax.axison for ax in axes)  # the empty sixth cell stays blank
-    assert tuple(fig.get_size_inches()) == pytest.approx((2.0 * 3, 1.3 * 2))  # 2:1 pictures, 3 columns, 2 rows
+    assert not axes[5].images and not any(
+        ax.axison for ax in axes
+    )  # the empty sixth cell stays blank
+    assert tuple(fig.get_size_inches()) == pytest.approx(
+        (2.0 * 3, 1.3 * 2)
+    )  # 2:1 pictures, 3 columns, 2 rows
     plt.close(fig)
     with pytest.raises(ValueError, match="2 titles for 5 pictures"):
         viz.show_images(pictures, titles=["a", "b"])

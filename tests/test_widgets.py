@@ -36,9 +36,21 @@ ipywidgets = pytest.importorskip("ipywidgets")
 def test_make_controls_takes_ipywidgets_abbreviations():
     made = make_controls({"d": (1, 24), "x": (0.0, 1.0, 0.1), "m": ["a", "b"], "t": True},
                          defaults={"d": 6}, labels={"d": "dilation"})  # fmt: skip
-    assert [type(made[n]).__name__ for n in "dxmt"] == ["IntSlider", "FloatSlider", "Dropdown", "Checkbox"]
-    assert (made["d"].min, made["d"].max, made["d"].value, made["d"].description) == (1, 24, 6, "dilation")
-    assert made["x"].step == pytest.approx(0.1) and made["m"].value == "a" and made["t"].value is True
+    assert [type(made[n]).__name__ for n in "dxmt"] == [
+        "IntSlider",
+        "FloatSlider",
+        "Dropdown",
+        "Checkbox",
+    ]
+    assert (made["d"].min, made["d"].max, made["d"].value, made["d"].description) == (
+        1,
+        24,
+        6,
+        "dilation",
+    )
+    assert (
+        made["x"].step == pytest.approx(0.1) and made["m"].value == "a" and made["t"].value is True
+    )
     assert made["t"].description == "t"  # no label given: the keyword
     assert make_controls({"d": (1, 24)})["d"].value == 12  # ipywidgets' own start: the middle
     assert not made["d"].continuous_update and not made["x"].continuous_update  # redraw on release
@@ -57,12 +69,19 @@ def test_explore_static_figure_starts_at_the_functions_defaults():
         calls.append((rate, mode))
         return plt.figure()
 
-    assert isinstance(explore(plot, {"rate": (1, 24), "mode": ["a", "b"]}, interactive=False), Figure)
+    assert isinstance(
+        explore(plot, {"rate": (1, 24), "mode": ["a", "b"]}, interactive=False), Figure
+    )
     assert calls == [(6, "b")]
     # no kernel in a test process: the automatic choice is the static figure
     assert not widgets.front_end_available()
-    assert isinstance(explore(lambda rate, mode: plot(rate, mode), {"rate": (1, 3), "mode": ["c"]}), Figure)
-    assert calls[-1] == (2, "c")  # without defaults, ipywidgets' starts: the middle, the first option
+    assert isinstance(
+        explore(lambda rate, mode: plot(rate, mode), {"rate": (1, 3), "mode": ["c"]}), Figure
+    )
+    assert calls[-1] == (
+        2,
+        "c",
+    )  # without defaults, ipywidgets' starts: the middle, the first option
     with pytest.raises(ValueError, match="controls"):
         explore(plot, {})
     with pytest.raises(TypeError, match="plot_fn"):
@@ -76,7 +95,9 @@ def test_explore_widgets_redraw():
         calls.append((rate, mode, show))
         return plt.figure()
 
-    box = explore(plot, {"rate": (1, 24), "mode": ["a", "b"], "show": True}, interactive=True, columns=2)
+    box = explore(
+        plot, {"rate": (1, 24), "mode": ["a", "b"], "show": True}, interactive=True, columns=2
+    )
     assert isinstance(box, ipywidgets.VBox)
     assert isinstance(box.controls["rate"], ipywidgets.IntSlider)
     assert len(box.children) == 3  # two rows of controls and the output
@@ -92,8 +113,12 @@ def _two_panels() -> Figure:
     fig.subplots_adjust(left=0.0, right=1.0, wspace=0.0)
     left.set_title("photo\nRF 13x13")
     right.set_title("zoom")
-    right.add_patch(Rectangle((0, 0), 0.5, 0.5, facecolor="#ff0000", edgecolor="#0000ff", label="rate 6"))
-    right.add_patch(Rectangle((0.5, 0.5), 0.2, 0.2, fill=False, edgecolor="#00ff00", label="image\npooling"))
+    right.add_patch(
+        Rectangle((0, 0), 0.5, 0.5, facecolor="#ff0000", edgecolor="#0000ff", label="rate 6")
+    )
+    right.add_patch(
+        Rectangle((0.5, 0.5), 0.2, 0.2, fill=False, edgecolor="#00ff00", label="image\npooling")
+    )
     right.legend()
     return fig
 
@@ -102,14 +127,18 @@ def test_titles_and_legends_travel_as_html():
     fig = _two_panels()
     titles = titles_html(fig)
     # each title over its own axes: 4 in x 50 dpi = 200 px wide, two panels of 100 px
-    assert 'left:0px;width:100px' in titles and 'left:100px;width:100px' in titles
+    assert "left:0px;width:100px" in titles and "left:100px;width:100px" in titles
     assert "photo<br>RF 13x13" in titles and "zoom" in titles
     assert not any(ax.title.get_visible() for ax in fig.axes)  # not drawn into the picture any more
     legend = legends_html(fig)
     assert "background:#ff0000;border:2px solid #0000ff" in legend and "rate 6" in legend
-    assert "background:transparent;border:2px solid #00ff00" in legend and "image<br>pooling" in legend
+    assert (
+        "background:transparent;border:2px solid #00ff00" in legend and "image<br>pooling" in legend
+    )
     assert fig.axes[1].get_legend() is None
-    assert "<script" not in titles_html(_titles_only("<script>alert(1)</script>"))  # text is escaped
+    assert "<script" not in titles_html(
+        _titles_only("<script>alert(1)</script>")
+    )  # text is escaped
 
 
 def _titles_only(text: str) -> Figure:
