@@ -146,7 +146,7 @@ def draw_aspp(
     tag_frame(fig, *drawn)
     ax.set_title(f"ASPP at output stride {s}: {-(-height // s)}x{-(-width // s)} feature cells "
                  f"of {s}x{s} px\non a {height}x{width} photo; dashed: taps in the zero padding",
-                 fontsize=9)  # fmt: skip
+                 fontsize=9, y=1.0)  # fmt: skip
     ax.legend(
         loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False, labelspacing=0.9
     )
@@ -220,7 +220,9 @@ def aspp_explorer(image: np.ndarray | None = None, *, interactive: bool | None =
 
     update()
     items = list(controls.values())
-    return live_explorer(LiveFigure(canvas), controls, update, [items[:3], items[3:]])
+    return live_explorer(
+        LiveFigure(canvas, picture="jpeg"), controls, update, [items[:3], items[3:]]
+    )
 
 
 def _aspp_branches(aspp) -> tuple[list[str], str, str]:

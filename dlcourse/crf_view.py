@@ -78,7 +78,7 @@ def crf_canvas(
         axes, (photo, unaries, unaries), ("photo", "unaries (argmax)", ""), strict=True
     ):
         ax.imshow(picture, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=9, y=1.0)
         ax.set_axis_off()
     fig.parameters = (
         fig.text(0.5, 0.02, "", ha="center", va="bottom", fontsize=9) if room_for_text else None
@@ -117,7 +117,7 @@ def draw_crf(fig: Figure, photo: np.ndarray, probs: np.ndarray, **params) -> Fig
     panel = fig.axes[2]
     panel.images[0].set_data(colorize_mask(after))
     panel.set_title(
-        f"after {iterations} iterations: {(before != after).mean():.1%} changed", fontsize=9
+        f"after {iterations} iterations: {(before != after).mean():.1%} changed", fontsize=9, y=1.0
     )
     if fig.parameters is not None:
         fig.parameters.set_text(describe(kernels))
@@ -217,6 +217,8 @@ def crf_explorer(image: np.ndarray | None = None, probs: np.ndarray | None = Non
 
     update()
     items = list(controls.values())
-    box = live_explorer(LiveFigure(canvas), controls, update, [items[:3], items[3:], [status]])
+    box = live_explorer(
+        LiveFigure(canvas, picture="jpeg"), controls, update, [items[:3], items[3:], [status]]
+    )
     box.status = status
     return box

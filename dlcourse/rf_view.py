@@ -116,7 +116,7 @@ def draw_dilation(
               ax_photo.scatter(xs, ys, s=4, color="red", marker="s", linewidths=0))  # fmt: skip
     larger = " (larger than the photo)" if rf > min(height, width) else ""
     ax_photo.set_title(f"{len(rates)} x conv {kernel}x{kernel}, dilation {_rates_text(rates)}\n"
-                       f"RF {rf}x{rf}{larger}", fontsize=9)  # fmt: skip
+                       f"RF {rf}x{rf}{larger}", fontsize=9, y=1.0)  # fmt: skip
 
     # zoom on the RF (with a margin), never larger than the photo
     view = min(max(rf + 2 * max(2, rf // 8), 9), max(height, width))
@@ -140,7 +140,7 @@ def draw_dilation(
     ax_zoom.set_ylim(bottom, top - 0.5)
     one_path = ", one path each" if most == 1 else ""
     ax_zoom.set_title(
-        f"zoom: {len(xs)} of {rf * rf} pixels in the box\nreached{one_path}", fontsize=9
+        f"zoom: {len(xs)} of {rf * rf} pixels in the box\nreached{one_path}", fontsize=9, y=1.0
     )
     bar_axes = fig.axes[2]
     bar_axes.set_visible(most > 1)
@@ -258,7 +258,9 @@ def dilation_explorer(image: np.ndarray | None = None, *, interactive: bool | No
 
     update()
     items = list(controls.values())
-    box = live_explorer(LiveFigure(canvas), controls, update, [items[:3], [items[3], message]])
+    box = live_explorer(
+        LiveFigure(canvas, picture="jpeg"), controls, update, [items[:3], [items[3], message]]
+    )
     box.message = message
     return box
 
@@ -351,10 +353,12 @@ def draw_stack(
                                  fontsize=9, color="0.35" if is_preview else "black",
                                  transform=ax.get_yaxis_transform()))  # fmt: skip
     drawn.append(
-        ax.add_collection(LineCollection(segments, colors="0.45", linewidths=0.6, zorder=2))
+        ax.add_collection(
+            LineCollection(segments, colors="0.45", linewidths=0.6, zorder=2), autolim=False
+        )
     )
     drawn.append(ax.add_collection(LineCollection(dashed, colors="0.45", linewidths=0.6,
-                                                  linestyles="--", zorder=2)))  # fmt: skip
+                                                  linestyles="--", zorder=2), autolim=False))  # fmt: skip
     tag_frame(fig, *drawn)
     ax.set_xlim(-0.5 - 0.02 * total, total - 0.5 + 0.02 * total)
     ax.set_ylim(-0.6, fig.levels - 0.4)
@@ -364,7 +368,7 @@ def draw_stack(
     title = f"one output unit sees {_pixels(now)}"
     if preview is not None:
         title += f"; with the next layer (dashed), {_pixels(total)}"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, y=1.0)  # y given: no search for decorations to clear
     return fig
 
 

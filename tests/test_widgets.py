@@ -270,3 +270,15 @@ def test_widgets_build_and_redraw_with_ipywidgets_7():
     assert result["crf_status"].startswith("updated in ")
     assert result["kinds"] == ["Checkbox", "FloatSlider"]
     assert result["open_figures"] == 0
+
+
+def test_live_figure_sends_a_photo_frame_as_jpeg():
+    fig = _two_panels()
+    live = LiveFigure(
+        fig, picture="jpeg"
+    )  # pyplot forgets the figure: the JPEG is drawn all the same
+    frame = bytes(live.image.value)
+    assert frame.startswith(b"\xff\xd8") and live.image.format == "jpeg"
+    assert Image.open(io.BytesIO(frame)).size == (200, 100)
+    with pytest.raises(ValueError, match="picture='gif'"):
+        LiveFigure(_two_panels(), picture="gif")
