@@ -256,10 +256,10 @@ FAMILY_SCHEDULE: dict[str, object] = dict(
 )  # fmt: skip
 """The settings of :func:`family_schedule` in full mode (fast mode: :data:`FAMILY_SCHEDULE_FAST`).
 
-Sized from the measured cost of one training step at 64 px, batch 4, on a 2-core CPU
-(from about 0.16 s for the MobileNets to 0.8 s for DeepLab-v3 ResNet-101 at output
-stride 8): ten models x 80 steps take about six minutes there, and 80 steps are enough
-for most models to leave the all-background answer behind.
+Sized so that ten models x 80 steps fit in a few minutes of a 2-core CPU (one step at
+64 px and batch 4 costs a fraction of a second there, the most for the ResNet-101s at
+output stride 8) and are long enough for most models to leave the all-background answer
+behind; lesson 10 prints what each model reaches and how long it trained.
 """
 
 FAMILY_SCHEDULE_FAST: dict[str, object] = dict(
