@@ -11,6 +11,7 @@ from dlcourse.checks.core import (
     NOT_ANSWERED,
     REMINDER,
     CheckResult,
+    call_for_number,
     call_learner,
     feedback,
     function_name,
@@ -202,3 +203,22 @@ def test_tensor_mismatch_names_shape_then_values():
     assert (
         tensor_mismatch(expected.int(), expected, "x", "s", "v") == ""
     )  # the dtype does not matter
+
+
+def test_call_for_number_reads_the_answer_as_a_float_or_says_what_to_return():
+    import numpy as np
+    import torch
+
+    assert call_for_number(lambda: 0.25) == (0.25, None)
+    assert call_for_number(lambda: np.float32(0.5)) == (0.5, None)
+    assert call_for_number(lambda x: torch.tensor(x), 2.0) == (2.0, None)
+    assert call_for_number(lambda: "0.25") == (None, "return one number, got str.")
+    assert call_for_number(lambda: [1, 2], asks="the learning rate as one number") == (
+        None,
+        "return the learning rate as one number, got list.",
+    )
+    assert call_for_number(lambda: True) == (None, "return one number, got bool.")
+    assert call_for_number(lambda: 1 / 0, who="miou") == (
+        None,
+        "miou raised ZeroDivisionError: division by zero",
+    )

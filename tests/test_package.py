@@ -23,7 +23,7 @@ LEVELS = {
     "samples": 2, "layers": 2, "data": 2,
     "backbones": 3, "costs": 3, "masks": 3,
     "models": 4, "export": 4,
-    "inference": 5,
+    "inference": 5, "published": 5,
     "train": 6,
     "widgets": 7, "zoo": 7, "family": 7, "photo": 7,
     "checks": 8, "crf_view": 8, "rf_view": 8, "aspp_view": 8,

@@ -14,7 +14,7 @@ import torchvision
 from torchvision.models import segmentation as tv_segmentation
 
 from dlcourse import models, weights
-from tests.helpers import randomize_
+from helpers import randomize_
 
 
 def _state_bytes(module: torch.nn.Module) -> bytes:

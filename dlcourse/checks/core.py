@@ -201,6 +201,23 @@ def call_learner(
         return None, f"{who} raised {type(err).__name__}: {err}"
 
 
+def call_for_number(
+    function: Callable, *args, who: str = "your function", asks: str = "one number"
+) -> tuple[float | None, str | None]:
+    """Call the learner's ``function`` for a number: ``(value, None)`` or ``(None, hint)``.
+
+    The hint says the function raised (see :func:`call_learner`) or, when its answer is
+    not a number (:func:`real_number`), "return <asks>, got <type>.".
+    """
+    got, failed = call_learner(function, *args, who=who)
+    if failed is not None:
+        return None, failed
+    value = real_number(got)
+    if value is None:
+        return None, f"return {asks}, got {type(got).__name__}."
+    return value, None
+
+
 def function_name(function: object) -> str:
     """The learner's function's own name, for hints ("your function" for a nameless one)."""
     return getattr(function, "__name__", "your function")

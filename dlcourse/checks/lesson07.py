@@ -10,6 +10,7 @@ import math
 
 from dlcourse.checks.core import (
     CheckResult,
+    call_for_number,
     call_learner,
     function_name,
     judge,
@@ -147,15 +148,18 @@ def _poly_schedule_mistake(poly_lr) -> str | None:
         for step in sorted({0, 1, warmup // 2, max(warmup - 1, 0), warmup, warmup + 3, total // 2,
                             total - 1}):  # fmt: skip
             expected = base_lr * schedule(step)
-            got, hint = call_learner(
-                poly_lr, step, total, base_lr, power, warmup, who=function_name(poly_lr)
+            got, hint = call_for_number(
+                poly_lr,
+                step,
+                total,
+                base_lr,
+                power,
+                warmup,
+                who=function_name(poly_lr),
+                asks="the learning rate as one number",
             )
             if hint:
                 return hint
-            try:
-                got = float(got)
-            except (TypeError, ValueError):
-                return "return the learning rate as one number."
             if not math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12):
                 where = (f"at step {step} of {total} (power {power}, warmup {warmup}, "
                          f"base_lr {base_lr}) expected {expected:.6g}, got {got:.6g}")  # fmt: skip

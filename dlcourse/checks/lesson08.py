@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcourse.checks.core import CheckResult, call_learner, judge, judge_function, real_number
+from dlcourse.checks.core import (
+    CheckResult,
+    call_for_number,
+    call_learner,
+    judge,
+    judge_function,
+    real_number,
+)
 
 # Package modules are imported inside the checkers: importing one lesson's checkers
 # does not load every lesson's code.
@@ -152,13 +159,9 @@ def _miou_mistake(miou_fn) -> str | None:
 
     for cm in _confusion_cases(seed=8):
         expected = scores_from_confusion(cm)["miou"]
-        got, failed = call_learner(miou_fn, cm.clone())
+        got, failed = call_for_number(miou_fn, cm.clone())
         if failed is not None:
             return failed
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            return f"return one number, got {type(got).__name__}."
         if abs(got - expected) < 1e-6:
             continue
         cmf = cm.double()
@@ -227,13 +230,11 @@ def _flip_agreement_mistake(agreement_fn) -> str | None:
         plain = predict(model, image).argmax(0)
         mirrored = predict(model, image.flip(-1))
         expected = float((mirrored.flip(-1).argmax(0) == plain).double().mean())
-        got, failed = call_learner(agreement_fn, model, image.clone())
+        got, failed = call_for_number(
+            agreement_fn, model, image.clone(), asks="one number (a share in [0, 1])"
+        )
         if failed is not None:
             return failed
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            return f"return one number (a share in [0, 1]), got {type(got).__name__}."
         if abs(got - expected) < 1e-6:
             continue
         unflipped = float((mirrored.argmax(0) == plain).double().mean())
