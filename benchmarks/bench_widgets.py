@@ -1,7 +1,7 @@
 """How long an explorer takes to show a new figure after a slider moves, in a real browser.
 
 JupyterLab (one server on a loopback port) runs a small notebook that builds the explorers
-of lessons 01, 02, 04 and 09 (the one of ``tests/test_browser.py``); headless Chromium drags one
+of lessons 01, 02, 04 and 09 (the harness of ``tests/browser.py``); headless Chromium drags one
 slider of each with the mouse, back and forth. One move is timed from the release of the
 mouse button (the sliders send their value then) to the ``load`` event of the new picture,
 both read from the page's clock, so the time covers the kernel's redraw, the trip to the
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import (  # noqa: E402
+from tests.browser import (  # noqa: E402
     EXPLORER_CELLS,
     EXPLORERS,
     SLIDERS,

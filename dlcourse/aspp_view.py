@@ -1,7 +1,7 @@
 """Lesson 04 on screen: where each ASPP branch reads a photo, and the data flow of an ASPP.
 
 :func:`plot_aspp` draws the taps of every branch over a photo at a given output stride
-(:func:`dlcourse.rf.aspp_taps` computes them); :func:`aspp_explorer` puts sliders in front
+(:func:`dlcourse.taps.aspp_taps` computes them); :func:`aspp_explorer` puts sliders in front
 of it and redraws one figure in place (:mod:`dlcourse.widgets`). :func:`plot_aspp_diagram`
 draws an ASPP module's branches, merge and output, read from the module itself.
 
@@ -17,20 +17,9 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from dlcourse.rf import aspp_taps
+from dlcourse import widgets
+from dlcourse.taps import aspp_taps
 from dlcourse.viz import to_numpy_image
-from dlcourse.widgets import (
-    EXPLORER_DPI,
-    LiveFigure,
-    axes_pixels,
-    clear_frame,
-    explorer_photo,
-    front_end_available,
-    live_explorer,
-    make_controls,
-    shrink_photo,
-    tag_frame,
-)
 
 ASPP_SMALLEST = 7.0  # screen pixels: a cell drawn smaller than this is drawn this large
 
@@ -63,8 +52,8 @@ def aspp_canvas(
     ax.add_patch(
         Rectangle((-far, -far), 2 * far + width, 2 * far + height, color="0.85", zorder=-2)
     )
-    scale = axes_pixels(ax)[1] / (1.3 * height)  # the photo's share of the smallest view
-    ax.imshow(shrink_photo(photo, scale), interpolation="nearest",
+    scale = widgets.axes_pixels(ax)[1] / (1.3 * height)  # the photo's share of the smallest view
+    ax.imshow(widgets.shrink_photo(photo, scale), interpolation="nearest",
               extent=(-0.5, width - 0.5, height - 0.5, -0.5), zorder=0)  # fmt: skip
     return fig
 
@@ -96,9 +85,9 @@ def draw_aspp(
     margin = max(s, int(0.05 * max(height, width)))  # a band of the zero padding around it all
     top, left = min(r for r, _ in reach) - margin, min(c for _, c in reach) - margin
     bottom, right = max(r for r, _ in reach) + margin, max(c for _, c in reach) + margin
-    clear_frame(fig)
+    widgets.clear_frame(fig)
     ax = fig.axes[0]
-    panel_width, panel_height = axes_pixels(ax)
+    panel_width, panel_height = widgets.axes_pixels(ax)
     per_pixel = min(
         panel_width / (right - left), panel_height / (bottom - top)
     )  # screen px per photo px
@@ -143,7 +132,7 @@ def draw_aspp(
                                             height + 2 * frame, fill=False, edgecolor=colors[6],
                                             linewidth=3.5, zorder=4,
                                             label="image pooling:\nthe whole image (tinted, framed)")))  # fmt: skip
-    tag_frame(fig, *drawn)
+    widgets.tag_frame(fig, *drawn)
     ax.set_title(f"ASPP at output stride {s}: {-(-height // s)}x{-(-width // s)} feature cells "
                  f"of {s}x{s} px\non a {height}x{width} photo; dashed: taps in the zero padding",
                  fontsize=9, y=1.0)  # fmt: skip
@@ -200,19 +189,19 @@ def aspp_explorer(image: np.ndarray | None = None, *, interactive: bool | None =
     """
     import ipywidgets as w
 
-    photo = explorer_photo(image)
-    controls = make_controls({
+    photo = widgets.explorer_photo(image)
+    controls = widgets.make_controls({
         **{f"rate{i}": w.IntSlider(value=rate, min=1, max=36, description=f"rate {i}") for i, rate in ((1, 6), (2, 12), (3, 18))},
         "output_stride": w.Dropdown(options=[8, 16, 32], value=16, description="output stride"),
         "pooling": w.Checkbox(value=True, description="image pooling"),
     })  # fmt: skip
     if interactive is None:
-        interactive = front_end_available()
+        interactive = widgets.front_end_available()
     if not interactive:
         rates = tuple(controls[f"rate{i}"].value for i in (1, 2, 3))
         return plot_aspp(photo, rates, controls["output_stride"].value, controls["pooling"].value)
 
-    canvas = aspp_canvas(photo, size=5.6, dpi=EXPLORER_DPI, room_for_text=False)
+    canvas = aspp_canvas(photo, size=5.6, dpi=widgets.EXPLORER_DPI, room_for_text=False)
 
     def update() -> None:
         rates = tuple(controls[f"rate{i}"].value for i in (1, 2, 3))
@@ -220,8 +209,8 @@ def aspp_explorer(image: np.ndarray | None = None, *, interactive: bool | None =
 
     update()
     items = list(controls.values())
-    return live_explorer(
-        LiveFigure(canvas, picture="jpeg"), controls, update, [items[:3], items[3:]]
+    return widgets.live_explorer(
+        widgets.LiveFigure(canvas, picture="jpeg"), controls, update, [items[:3], items[3:]]
     )
 
 

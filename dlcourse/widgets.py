@@ -19,8 +19,9 @@ widgets that exist in ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) are used.
 Without a notebook front end (a script, a test, a static render) every wrapper
 returns one static figure at the controls' starting values.
 
-The explorers themselves live next to their topics: :mod:`dlcourse.rf_view`
-(lessons 01, 02), :mod:`dlcourse.aspp_view` (04), :mod:`dlcourse.crf_view` (09).
+The explorers themselves live next to their topics: :mod:`dlcourse.stack_view`
+(lesson 01), :mod:`dlcourse.dilation_view` (02), :mod:`dlcourse.aspp_view` (04),
+:mod:`dlcourse.crf_view` (09).
 
 Used in: 10 (and, through the explorers, 01, 02, 04, 09).
 """

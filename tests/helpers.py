@@ -1,5 +1,6 @@
 """Small helpers shared by several test files."""
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,3 +19,39 @@ def randomize_(module: nn.Module, std: float = 0.2, seed: int = 0) -> nn.Module:
                 else:
                     tensor.normal_(0, std)
     return module
+
+
+def resnet50_stages() -> dict[str, nn.Sequential]:
+    """torchvision's ResNet-50 (random weights, seed 0) up to the end of each stage.
+
+    ``{"layer1": stem + layer1, ..., "layer4": stem + layer1 + ... + layer4}``, each an
+    ``nn.Sequential`` (batch norms and ReLUs included), for the receptive-field tests.
+    """
+    import torchvision
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet50(weights=None)
+    stem = [net.conv1, net.bn1, net.relu, net.maxpool]
+    stages = {}
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        stem.append(getattr(net, name))
+        stages[name] = nn.Sequential(*stem)
+    return stages
+
+
+def figure_texts(fig) -> str:
+    """Every text of a matplotlib figure (titles, labels, notes), one per line."""
+    import matplotlib.text
+
+    return "\n".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+
+
+def frame_pixels(fig) -> np.ndarray:
+    """The RGB pixels of ``fig`` as an explorer sends it (:func:`dlcourse.widgets.figure_png`)."""
+    import io
+
+    from PIL import Image
+
+    from dlcourse.widgets import figure_png
+
+    return np.asarray(Image.open(io.BytesIO(figure_png(fig))).convert("RGB"))

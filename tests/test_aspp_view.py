@@ -87,7 +87,7 @@ def test_plot_aspp_shows_every_tap_and_the_aspp_diagram_reads_the_module():
     from matplotlib import pyplot as plt
 
     from dlcourse.aspp_view import plot_aspp, plot_aspp_diagram
-    from dlcourse.rf import aspp_taps
+    from dlcourse.taps import aspp_taps
 
     photo = np.zeros((96, 80, 3), dtype=np.uint8)
     fig = plot_aspp(photo, rates=(1, 2, 9), output_stride=16)

@@ -236,7 +236,7 @@ def test_builders_pass_bad_multi_grid_on_with_a_clear_error():
 
 def test_multi_grid_rates_at_output_stride_16_still_grid():
     # DeepLab-v3 section 3.2: unit rates (1, 2, 4) times the stage dilation 2 = (2, 4, 8)
-    from dlcourse.rf import footprint
+    from dlcourse.taps import footprint
 
     with torch.device("meta"):
         net = backbones.resnet(101, output_stride=16, multi_grid=(1, 2, 4))

@@ -1,11 +1,9 @@
-"""Tests of dlcourse.inference: multi-scale + flip prediction, evaluation, error gallery."""
+"""Tests of dlcourse.inference: multi-scale + flip prediction, evaluation, ranking."""
 
 import math
 
-import numpy as np
 import pytest
 import torch
-from matplotlib import pyplot as plt
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
@@ -115,46 +113,6 @@ def test_rank_images_worst_first():
     assert [index for index, _ in ranked] == [0, 1]
     assert ranked[0][1] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)  # image 0: IoU 1/2, 1/2, 1
     assert ranked[1][1] == 1.0
-
-
-def test_error_map_colours():
-    pred = np.array([[0, 1], [2, 2]])
-    target = np.array([[0, 2], [255, 2]])
-    picture = I.error_map(pred, torch.as_tensor(target))
-    assert picture.dtype == np.uint8 and picture.shape == (2, 2, 3)
-    assert tuple(picture[0, 0]) == I.ERROR_COLORS["correct"]
-    assert tuple(picture[0, 1]) == I.ERROR_COLORS["wrong"]
-    assert tuple(picture[1, 0]) == I.ERROR_COLORS["void"]
-    with pytest.raises(ValueError, match="pred"):
-        I.error_map(pred, target[:1])
-
-
-def test_plot_confusion_normalises_rows():
-    cm = torch.tensor([[2, 1, 0], [0, 0, 0], [0, 1, 3]])
-    fig = I.plot_confusion(cm, ["bg", "a", "b"])
-    shown = np.asarray(fig.axes[0].images[0].get_array())
-    assert shown[0].tolist() == pytest.approx([2 / 3, 1 / 3, 0])
-    assert shown[1].tolist() == [0, 0, 0]
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["bg", "a", "b"]
-    plt.close(fig)
-    with pytest.raises(ValueError, match="class_names"):
-        I.plot_confusion(cm, ["bg"])
-
-
-def test_show_error_gallery_layout():
-    image = np.zeros((6, 8, 3), dtype=np.uint8)
-    mask = np.zeros((6, 8), dtype=np.int64)
-    fig = I.show_error_gallery([image, image], [mask, mask], [mask, mask + 1], titles=["a", "b"])
-    assert len(fig.axes) == 8
-    assert [ax.get_title() for ax in fig.axes[:4]] == [
-        "image",
-        "ground truth",
-        "prediction",
-        "errors",
-    ]
-    plt.close(fig)
-    with pytest.raises(ValueError, match="equally many"):
-        I.show_error_gallery([image], [mask, mask], [mask])
 
 
 def test_with_output_stride_keeps_the_weights():

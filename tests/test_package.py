@@ -18,15 +18,15 @@ PACKAGE = Path(dlcourse.__file__).parent
 # env -> rf, viz, features -> layers -> backbones -> models; data, metrics -> train;
 # crf needs only torch; widgets sit on top; checks may import anything.
 LEVELS = {
-    "env": 0, "voc": 0, "notebook_tools": 0, "crf": 0, "lattice": 0,
+    "env": 0, "voc": 0, "notebook_tools": 0, "crf": 0, "lattice": 0, "decoder_view": 0,
     "rf": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1, "weights": 1, "features": 1,
-    "samples": 2, "layers": 2, "data": 2,
+    "samples": 2, "layers": 2, "data": 2, "rf_measure": 2, "taps": 2, "error_view": 2,
     "backbones": 3, "costs": 3, "masks": 3,
     "models": 4, "export": 4,
     "inference": 5, "published": 5,
     "train": 6,
     "widgets": 7, "zoo": 7, "family": 7, "photo": 7,
-    "checks": 8, "crf_view": 8, "rf_view": 8, "aspp_view": 8,
+    "checks": 8, "crf_view": 8, "stack_view": 8, "dilation_view": 8, "aspp_view": 8,
 }  # fmt: skip
 STANDALONE = {"crf": {"lattice"}, "lattice": set()}
 

@@ -9,7 +9,7 @@ from PIL import Image
 from dlcourse.data import IMAGENET_MEAN, IMAGENET_STD
 from dlcourse.models import build_model
 from dlcourse.photo import load_photo, photo_input, plot_unit_view, pretrained_model, unit_geometry
-from dlcourse.rf import measure_receptive_field
+from dlcourse.rf_measure import measure_receptive_field
 from dlcourse.weights import WeightsUnavailable
 
 

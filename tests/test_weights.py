@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import torch
 import torchvision
+from helpers import randomize_
 from torchvision.models import segmentation as tv_segmentation
 
 from dlcourse import models, weights
-from helpers import randomize_
 
 
 def _state_bytes(module: torch.nn.Module) -> bytes:

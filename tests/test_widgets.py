@@ -191,7 +191,8 @@ def test_shrink_photo():
 
 def test_every_explorer_draws_a_figure_without_a_front_end():
     from dlcourse.aspp_view import aspp_explorer
-    from dlcourse.rf_view import dilation_explorer, stack_explorer
+    from dlcourse.dilation_view import dilation_explorer
+    from dlcourse.stack_view import stack_explorer
 
     photo = np.zeros((60, 80, 3), dtype=np.uint8)
     assert isinstance(dilation_explorer(photo), Figure)
@@ -206,18 +207,18 @@ IPYWIDGETS7_SCRIPT = textwrap.dedent(
     import ipywidgets
     import numpy as np
     from matplotlib import pyplot as plt
-    from dlcourse import aspp_view, rf_view, widgets
+    from dlcourse import aspp_view, dilation_view, stack_view, widgets
     from dlcourse.crf_view import crf_explorer
 
     photo = np.zeros((60, 80, 3), dtype=np.uint8)
     calls = []
-    real = rf_view.draw_dilation
-    rf_view.draw_dilation = lambda *a, **k: calls.append(k) or real(*a, **k)
-    box = rf_view.dilation_explorer(photo, interactive=True)
+    real = dilation_view.draw_dilation
+    dilation_view.draw_dilation = lambda *a, **k: calls.append(k) or real(*a, **k)
+    box = dilation_view.dilation_explorer(photo, interactive=True)
     box.controls["dilation"].value = 5
     box.controls["layers"].value = 2
     box.controls["rates"].value = "1,2,5"
-    stack = rf_view.stack_explorer([(3, 1, 1)], interactive=True)
+    stack = stack_view.stack_explorer([(3, 1, 1)], interactive=True)
     stack.controls["stride"].value = 2
     stack.buttons["add layer"].click()
     aspp = aspp_view.aspp_explorer(photo, interactive=True)

@@ -80,7 +80,8 @@ def check_rf_design(layers, size: int, jump: int, max_layers: int = 3) -> CheckR
         return NOT_ANSWERED
     from torch import nn
 
-    from dlcourse.rf import measure_receptive_field, receptive_field
+    from dlcourse.rf import receptive_field
+    from dlcourse.rf_measure import measure_receptive_field
 
     try:
         layers = [tuple(layer) for layer in layers]

@@ -65,7 +65,7 @@ def check_hybrid_rates(rates, min_rf: int = 25, kernel: int = 3, layers: int = 3
     """Lesson 02: ``layers`` dilation rates whose stack reaches ``min_rf`` pixels without holes."""
     if rates is None:
         return NOT_ANSWERED
-    from dlcourse.rf import footprint
+    from dlcourse.taps import footprint
 
     if isinstance(rates, int | np.integer) or not isinstance(rates, Sequence | np.ndarray):
         return feedback(False, "", f"Give {layers} rates as a tuple, e.g. (1, 2, 3).")

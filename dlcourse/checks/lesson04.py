@@ -18,7 +18,7 @@ BRANCH_CASES = [(5, 7, 3), (3, 4, 11)]
 
 def check_branch_span(rate: int, output_stride: int, answer: int) -> CheckResult:
     """Lesson 04: width in photo pixels of the area a 3x3 ASPP branch reads."""
-    from dlcourse.rf import tiled_field_of_view
+    from dlcourse.taps import tiled_field_of_view
 
     expected = tiled_field_of_view(3, rate, jump=output_stride, tile=output_stride)
     centre_to_centre = 2 * rate * output_stride  # the outer taps' own cells left out
@@ -38,7 +38,7 @@ def check_branch_span(rate: int, output_stride: int, answer: int) -> CheckResult
 
 def check_valid_taps(feature_size: int, rate: int, answer: int) -> CheckResult:
     """Lesson 04: taps of the centre cell's 3x3 branch that land on a square feature map."""
-    from dlcourse.rf import aspp_taps
+    from dlcourse.taps import aspp_taps
 
     centre = feature_size // 2
     _, inside = aspp_taps(rate, 1, (centre, centre), (feature_size, feature_size))
