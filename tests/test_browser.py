@@ -60,7 +60,10 @@ def lab(tmp_path_factory):
     _require_browser()
     with jupyter_lab(tmp_path_factory.mktemp("lab")) as (url, log), chromium() as browser:
         yield url, log, browser
-    assert "Traceback" not in log.read_text()
+        # what the server wrote while the tests ran; a kernel that is stopped with the server
+        # may log a traceback of its own while shutting down, which says nothing about the lessons
+        served = log.read_text()
+    assert "Traceback" not in served, served[-3000:]
 
 
 def test_dilation_slider_redraws_in_jupyterlab(lab):
