@@ -29,7 +29,7 @@ class TrainConfig:
         model: a name known to ``dlcourse.models.build_model``.
         model_kwargs: extra keyword arguments for the builder (e.g. ``output_stride``).
         num_classes: number of classes, void excluded.
-        data: ``"synthetic"`` (made by ``dlcourse.data.make_synthetic``) or a folder in VOC layout.
+        data: ``"synthetic"`` (made by ``dlcourse.synthetic.make_synthetic``) or a folder in VOC layout.
         train_split, val_split: names of the split files under ``ImageSets/Segmentation``.
         train_subset, val_subset: ``None`` for every id, N for the first N ids,
             ``["random", N, seed]`` or a list of ids (see ``dlcourse.data.select_ids``).

@@ -1,12 +1,14 @@
-"""Segmentation data: VOC-layout folders, your own folders, a synthetic set, joint transforms.
+"""Segmentation data: reading and checking files, VOC-layout folders and your own folders.
 
 Every dataset here returns ``(image, mask)``: the image a ``(3, H, W)`` uint8
 ``tv_tensors.Image``, the mask an ``(H, W)`` int64 ``tv_tensors.Mask`` holding
 class indices (255 = void). Files are read lazily, one item at a time, and
 checked as they are read: a broken file raises an error that names it, nothing
-is skipped. Downloading VOC and SBD lives in :mod:`dlcourse.download`.
+is skipped. The synthetic set lives in :mod:`dlcourse.synthetic`, the joint
+transforms and the DataLoader in :mod:`dlcourse.transforms`, downloading VOC and
+SBD in :mod:`dlcourse.download`.
 
-Used in: 06, 07, 08.
+Used in: 06, 07, 08, 09, 10.
 """
 
 from __future__ import annotations
@@ -14,33 +16,21 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
-from torch.utils.data import DataLoader, Dataset
+from PIL import Image
+from torch.utils.data import Dataset
 from torchvision import tv_tensors
-from torchvision.transforms import v2
 
-from dlcourse.env import cache_dir, num_workers
+from dlcourse.env import cache_dir
 from dlcourse.voc import VOC_CLASSES, VOC_PALETTE, VOID_COLOR, VOID_INDEX, voc_colormap
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-SYNTHETIC_CLASSES: tuple[str, ...] = (
-    "background",
-    "red-frame shape",
-    "green-frame shape",
-    "olive-frame shape",
-)
-"""Classes of :func:`make_synthetic`: a shape takes the class whose colour frames its image."""
-
-SYNTHETIC_PALETTE: np.ndarray = voc_colormap(len(SYNTHETIC_CLASSES))
-"""Colours of :data:`SYNTHETIC_CLASSES` (the first VOC colours; also the frame colours)."""
 
 
 # --- reading and checking files ----------------------------------------------------------
@@ -376,177 +366,3 @@ def class_frequencies(dataset: PairDataset) -> torch.Tensor:
         mask = mask[(mask != dataset.void_index) & (mask >= 0) & (mask < dataset.num_classes)]
         counts += torch.bincount(mask.reshape(-1), minlength=dataset.num_classes)
     return counts
-
-
-# --- joint transforms ----------------------------------------------------------------------
-
-
-class RandomScale:
-    """Resize image and mask by one random factor in ``[low, high]`` (mask: nearest neighbour)."""
-
-    def __init__(self, low: float = 0.5, high: float = 2.0) -> None:
-        if not 0 < low <= high:
-            raise ValueError(f"RandomScale(low={low}, high={high}): need 0 < low <= high")
-        self.low, self.high = low, high
-
-    def __call__(self, image, mask):
-        factor = float(torch.empty(()).uniform_(self.low, self.high))
-        h, w = image.shape[-2:]
-        size = [max(1, round(h * factor)), max(1, round(w * factor))]
-        return v2.functional.resize(image, size, antialias=True), v2.functional.resize(mask, size)
-
-    def __repr__(self) -> str:
-        return f"RandomScale(low={self.low}, high={self.high})"
-
-
-def _finish(mean, std):
-    return [v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
-            v2.Normalize(mean=list(mean), std=list(std))]  # fmt: skip
-
-
-def train_transforms(crop_size: int = 321, scale_range: tuple[float, float] = (0.5, 2.0),
-                     flip: bool = True, jitter: float = 0.0,
-                     mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Compose:  # fmt: skip
-    """DeepLab's training augmentation as one joint transform ``(image, mask) -> (image, mask)``.
-
-    Random scale, pad to ``crop_size`` (image with the mean colour, mask with 255),
-    random crop, horizontal flip, optional colour jitter, then float conversion and
-    normalisation of the image. Masks are always resized with nearest neighbour.
-    Inputs are a ``tv_tensors.Image`` and a ``tv_tensors.Mask``, as the datasets here
-    return them (the types tell torchvision which one is the mask).
-    """
-    if not isinstance(crop_size, int) or crop_size < 1:
-        raise ValueError(f"train_transforms(crop_size={crop_size!r}): must be a positive int")
-    fill = {tv_tensors.Image: tuple(round(255 * m) for m in mean), tv_tensors.Mask: VOID_INDEX}
-    steps: list[Callable] = [RandomScale(*scale_range)] if scale_range else []
-    steps.append(v2.RandomCrop(crop_size, pad_if_needed=True, fill=fill))
-    if flip:
-        steps.append(v2.RandomHorizontalFlip())
-    if jitter:
-        steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
-    return v2.Compose(steps + _finish(mean, std))
-
-
-def eval_transforms(mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Compose:
-    """Evaluation transform: the full image, converted to float and normalised; mask untouched."""
-    return v2.Compose(_finish(mean, std))
-
-
-def pad_collate(batch):
-    """Stack ``(image, mask)`` pairs of different sizes: pad right/bottom, image 0, mask 255."""
-    height = max(int(image.shape[-2]) for image, _ in batch)
-    width = max(int(image.shape[-1]) for image, _ in batch)
-    images = torch.zeros(len(batch), batch[0][0].shape[0], height, width, dtype=batch[0][0].dtype)
-    masks = torch.full((len(batch), height, width), VOID_INDEX, dtype=torch.int64)
-    for i, (image, mask) in enumerate(batch):
-        images[i, :, : image.shape[-2], : image.shape[-1]] = image
-        masks[i, : mask.shape[-2], : mask.shape[-1]] = mask
-    return images, masks
-
-
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, drop_last: bool = False,
-                workers: int | None = None, sampler=None) -> DataLoader:  # fmt: skip
-    """A DataLoader with the course defaults: :func:`dlcourse.env.num_workers` and :func:`pad_collate`."""
-    workers = num_workers() if workers is None else workers
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
-                      sampler=sampler, drop_last=drop_last, num_workers=workers,
-                      collate_fn=pad_collate, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=workers > 0)  # fmt: skip
-
-
-# --- the synthetic set ---------------------------------------------------------------------
-
-
-def synthetic_sample(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One synthetic image ``(size, size, 3)`` uint8 and its label map ``(size, size)`` uint8.
-
-    Grey shapes on a grey, noisy background; a coloured frame around the image
-    decides the class of every shape (class k has frame colour ``SYNTHETIC_PALETTE[k]``).
-    The shapes sit in the middle, so a pixel of a shape only learns its class from
-    pixels about ``size / 3`` away. Shape borders (1 px) are void (255), as in VOC.
-    """
-    if size < 32:
-        raise ValueError(f"size={size}: synthetic images need size >= 32")
-    k = int(rng.integers(1, len(SYNTHETIC_CLASSES)))
-    frame = max(2, size // 16)
-    image = np.full((size, size, 3), 128.0) + rng.normal(0, 18, (size, size, 3))
-    image[:frame], image[-frame:], image[:, :frame], image[:, -frame:] = (SYNTHETIC_PALETTE[k],) * 4
-    label = Image.new("L", (size, size), 0)
-    draw = ImageDraw.Draw(label)
-    for _ in range(int(rng.integers(1, 4))):
-        r = float(rng.uniform(size * 0.08, size * 0.16))
-        cx, cy = rng.uniform(size * 0.35, size * 0.65, 2)
-        box = [cx - r, cy - r, cx + r, cy + r]
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=k)
-    mask = np.asarray(label).copy()
-    inside = mask > 0
-    image[inside] = 72.0 + rng.normal(0, 18, (int(inside.sum()), 3))
-    edge = np.zeros_like(inside)
-    edge[1:] |= inside[1:] != inside[:-1]
-    edge[:-1] |= inside[1:] != inside[:-1]
-    edge[:, 1:] |= inside[:, 1:] != inside[:, :-1]
-    edge[:, :-1] |= inside[:, 1:] != inside[:, :-1]
-    mask[edge & inside] = VOID_INDEX
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), mask
-
-
-def frame_distance(size: int) -> torch.Tensor:
-    """How far each pixel of a ``size`` x ``size`` synthetic picture is from its frame.
-
-    The distance is in the max-norm (that of a square receptive field) to the nearest
-    frame pixel of :func:`synthetic_sample`: 1 just inside the frame, 0 or less on it.
-    A unit centred on a pixel with a receptive field ``S`` pixels wide sees the frame
-    when ``distance <= (S - 1) // 2``.
-
-    Returns:
-        An ``(size, size)`` int64 tensor.
-    """
-    frame = max(2, size // 16)  # the frame width synthetic_sample draws
-    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    edge = torch.stack([rows, cols, size - 1 - rows, size - 1 - cols]).amin(0)
-    return edge - (frame - 1)
-
-
-def make_synthetic(root: str | Path, n_train: int = 200, n_val: int = 50, size: int = 64,
-                   seed: int = 0) -> Path:  # fmt: skip
-    """Write the synthetic set as a VOC-layout folder (PNG images, palette PNG masks).
-
-    The class of each shape depends on the coloured frame far from it, so a model
-    needs a receptive field of about the image size (dilation, ASPP) to label it.
-    Train on it without random scaling or cropping (``train_transforms(size,
-    scale_range=None)``, which only flips): a crop that cuts the frame away removes
-    the only evidence of the class.
-
-    Args:
-        root: folder to write (created); ``JPEGImages/``, ``SegmentationClass/``,
-            ``ImageSets/Segmentation/{train,val}.txt`` and ``classes.json`` go inside.
-        n_train, n_val: number of training and validation images.
-        size: side of the square images in pixels (>= 32).
-        seed: the same seed writes the same files.
-
-    Returns:
-        ``root`` as a Path; read it with ``VOCDataset(root, split="train")``.
-    """
-    if n_train < 1 or n_val < 0:
-        raise ValueError(
-            f"make_synthetic(n_train={n_train}, n_val={n_val}): need n_train >= 1, n_val >= 0"
-        )
-    root = Path(root)
-    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    flat_palette = voc_colormap(256).reshape(-1).tolist()
-    splits = {"train": [f"syn_{i:05d}" for i in range(n_train)],
-              "val": [f"syn_{i:05d}" for i in range(n_train, n_train + n_val)]}  # fmt: skip
-    for split, ids in splits.items():
-        for item in ids:
-            image, mask = synthetic_sample(size, rng)
-            Image.fromarray(image).save(root / "JPEGImages" / f"{item}.png")
-            png = Image.fromarray(mask)
-            png.putpalette(flat_palette)  # turns the grey image into a palette ("P") PNG
-            png.save(root / "SegmentationClass" / f"{item}.png")
-        (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text(
-            "".join(i + "\n" for i in ids)
-        )
-    write_classes(root / "classes.json", SYNTHETIC_CLASSES, SYNTHETIC_PALETTE)
-    return root

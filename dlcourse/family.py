@@ -27,12 +27,13 @@ from torch.utils.data import Dataset
 
 from dlcourse.config import TrainConfig, preset
 from dlcourse.costs import Profile, latency, profile, training_step_memory
-from dlcourse.data import PairDataset, eval_transforms
+from dlcourse.data import PairDataset
 from dlcourse.inference import evaluate, recompute_batchnorm
 from dlcourse.metrics import SegmentationMetrics
 from dlcourse.models import build_model, list_models
 from dlcourse.published import VOC_VAL, published_for
 from dlcourse.train import build_model_for, fit
+from dlcourse.transforms import eval_transforms
 
 # --- the Pareto front ------------------------------------------------------------------
 
@@ -163,7 +164,7 @@ def family_schedule(fast: bool) -> TrainConfig:
     default output stride, batch 4, SGD with poly LR from 0.02 after 8 warmup steps,
     80 steps, seeded. The only augmentation is a left-right flip: the class of a synthetic
     shape is written in the picture's frame, which random scaling and cropping would cut
-    away (see :func:`dlcourse.data.make_synthetic`). :func:`train_and_score` then
+    away (see :func:`dlcourse.synthetic.make_synthetic`). :func:`train_and_score` then
     re-estimates the batch-norm statistics and scores the validation pictures.
     Fast mode (:data:`FAMILY_SCHEDULE_FAST`): 2 steps at batch 2 on 32-px pictures
     (8 to train on, 4 to validate), only to check that the code runs.

@@ -1,12 +1,13 @@
 """The training loop of the course, used by lesson 07 and by ``python -m dlcourse.train``.
 
-One :func:`fit` does it all: cross-entropy that skips void pixels (255), an
-auxiliary loss, SGD with momentum under a poly learning rate with warmup, mixed
-precision (bf16, or fp16 with a gradient scaler), channels_last, gradient
-accumulation, a progress bar, periodic evaluation, atomic checkpoints with exact
-resume, and DistributedDataParallel when started by ``torchrun``.
+One :func:`fit` does it all: the loss and the poly schedule of :mod:`dlcourse.optim`,
+mixed precision (bf16, or fp16 with a gradient scaler), channels_last, gradient
+accumulation over the seeded batches of :mod:`dlcourse.batches`, a progress bar,
+periodic evaluation, the atomic checkpoints of :mod:`dlcourse.checkpoint` with exact
+resume, and DistributedDataParallel when started by ``torchrun``. The rest of the
+module turns settings into a run: datasets, a model, curves and the command line.
 
-Used in: 07, 08.
+Used in: 07, 08, 10.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -24,9 +24,16 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from dlcourse.batches import train_loader
+from dlcourse.checkpoint import (
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from dlcourse.config import (
     PRESET_SUMMARIES,
     PRESETS,
@@ -35,238 +42,10 @@ from dlcourse.config import (
     parse_overrides,
     read_config_file,
 )
-from dlcourse.env import get_device, num_workers
+from dlcourse.env import get_device
+from dlcourse.optim import amp_dtype, make_optimizer, make_scheduler, segmentation_loss
 
-CHECKPOINT_NAME = "last.pt"
-
-
-class PolyLR:
-    """Learning-rate factor: linear warmup, then ``(1 - t / T) ** power`` (DeepLab's "poly").
-
-    Poly decay is from DeepLab v2 (https://arxiv.org/abs/1606.00915, Sec. 4.1).
-    During the first ``warmup_steps`` steps the factor rises linearly from
-    ``warmup_start`` to 1; afterwards it decays to 0 at ``total_steps``. Use it with
-    ``torch.optim.lr_scheduler.LambdaLR`` (see :func:`make_optimizer`); being a plain
-    object rather than a lambda, its settings travel inside the scheduler's state dict.
-    """
-
-    def __init__(self, total_steps: int, power: float = 0.9, warmup_steps: int = 0,
-                 warmup_start: float = 0.01) -> None:  # fmt: skip
-        if total_steps < 1 or not 0 <= warmup_steps < total_steps:
-            raise ValueError(
-                f"PolyLR(total_steps={total_steps}, warmup_steps={warmup_steps}): need "
-                "total_steps >= 1 and 0 <= warmup_steps < total_steps"
-            )
-        self.total_steps, self.power = total_steps, power
-        self.warmup_steps, self.warmup_start = warmup_steps, warmup_start
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return self.warmup_start + (1.0 - self.warmup_start) * step / self.warmup_steps
-        return max(0.0, 1.0 - step / self.total_steps) ** self.power
-
-
-def make_optimizer(
-    model: nn.Module, cfg: TrainConfig
-) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LambdaLR]:
-    """SGD with momentum and a :class:`PolyLR` schedule, as ``cfg`` asks."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
-    return optimizer, make_scheduler(optimizer, cfg)
-
-
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int = 0
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """``cfg``'s :class:`PolyLR` schedule for ``optimizer``, positioned after ``step`` steps.
-
-    ``step > 0`` resumes a run: the learning rate becomes ``initial_lr * PolyLR(step)``,
-    with the schedule of ``cfg`` (which may be longer than the interrupted run's).
-    """
-    schedule = PolyLR(cfg.steps, cfg.poly_power, cfg.warmup_steps)
-    for group in optimizer.param_groups:
-        group.setdefault("initial_lr", group["lr"])
-    # LambdaLR sets last_epoch to its argument + 1 and the learning rate for that step
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule, last_epoch=step - 1)
-
-
-def segmentation_loss(
-    outputs: Tensor | Mapping[str, Tensor],
-    target: Tensor,
-    aux_weight: float = 0.4,
-    ignore_index: int = 255,
-) -> Tensor:
-    """Pixel-wise cross-entropy of ``outputs["out"]`` plus ``aux_weight`` times that of ``"aux"``.
-
-    Args:
-        outputs: logits ``(N, K, H, W)`` or a model's dict with ``"out"`` (and ``"aux"``).
-        target: ``(N, H, W)`` class indices; pixels equal to ``ignore_index`` count for nothing.
-        aux_weight: weight of the auxiliary loss (skipped when 0 or when there is no ``"aux"``).
-        ignore_index: the void label.
-
-    Returns:
-        The mean loss over non-void pixels, a scalar.
-    """
-    if isinstance(outputs, Tensor):
-        outputs = {"out": outputs}
-    if "out" not in outputs:
-        raise KeyError("segmentation_loss(outputs=...): expected a tensor or a dict with 'out'")
-    if target.dtype != torch.long:
-        target = target.long()
-    loss = F.cross_entropy(outputs["out"].float(), target, ignore_index=ignore_index)
-    if aux_weight and outputs.get("aux") is not None:
-        aux = F.cross_entropy(outputs["aux"].float(), target, ignore_index=ignore_index)
-        loss = loss + aux_weight * aux
-    return loss
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for setting ``amp`` on ``device`` (``None``: full precision)."""
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-
-
-# ---- checkpoints and random states --------------------------------------------------------
-
-
-def rng_state() -> dict[str, Any]:
-    """The random states of Python, NumPy and PyTorch, in a ``weights_only``-safe form."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
-    """Write ``state`` with ``torch.save`` atomically: temp file, fsync, then ``os.replace``.
-
-    A crash mid-write leaves the previous checkpoint intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        torch.save(dict(state), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {path} does not exist; pass the {CHECKPOINT_NAME} a run wrote "
-            "under its output folder"
-        )
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-
-# ---- data order --------------------------------------------------------------------------
-
-
-class StepBatches:
-    """Batch sampler whose batch ``b`` depends only on ``(seed, b)``, so a run can resume anywhere.
-
-    The index stream is the concatenation of seeded permutations of the dataset
-    (one per epoch). Under DDP each of ``world_size`` ranks takes its own slice of
-    every global batch. Each element is ``(index, sample_seed)``; wrap the dataset
-    in :class:`SeededSamples` so augmentation is seeded per sample too.
-    """
-
-    def __init__(self, n: int, batch_size: int, start: int, stop: int, seed: int = 0,
-                 rank: int = 0, world_size: int = 1) -> None:  # fmt: skip
-        if n < 1:
-            raise ValueError("StepBatches(n=0): the training set is empty")
-        self.n, self.batch_size, self.start, self.stop = n, batch_size, start, stop
-        self.seed, self.rank, self.world_size = seed, rank, world_size
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
-
-    def _order(self, epoch: int) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.n, generator=generator).tolist()
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        cache: dict[int, list[int]] = {}
-        for batch in range(self.start, self.stop):
-            first = (batch * self.world_size + self.rank) * self.batch_size
-            items = []
-            for position in range(first, first + self.batch_size):
-                epoch = position // self.n
-                if epoch not in cache:
-                    cache = {epoch: self._order(epoch)}
-                items.append((cache[epoch][position % self.n], self.seed * 7919 + position))
-            yield items
-
-
-class SeededSamples(Dataset):
-    """Wraps a dataset so ``ds[(index, seed)]`` runs its random transforms under ``seed``.
-
-    The global random states are saved and restored around each item, so the
-    training loop's own randomness does not depend on how data was loaded.
-    """
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]):
-        index, seed = key
-        python_state = random.getstate()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            random.seed(seed)
-            item = self.dataset[index]
-        random.setstate(python_state)
-        return item
-
-
-def train_loader(
-    train_set: Dataset, cfg: TrainConfig, start: int = 0, stop: int | None = None,
-    rank: int = 0, world_size: int = 1, pin_memory: bool = False,
-) -> DataLoader:  # fmt: skip
-    """The batches :func:`fit` trains on, for optimizer steps ``start + 1 .. stop``.
-
-    Batch ``b`` depends only on ``(cfg.seed, b)`` (see :class:`StepBatches`), and each
-    sample's augmentation is seeded too (:class:`SeededSamples`), so a loop written by
-    hand over this loader sees exactly the pictures ``fit`` sees. With
-    ``cfg.accumulate > 1`` one optimizer step takes ``accumulate`` batches.
-    """
-    stop = cfg.steps if stop is None else stop
-    workers = num_workers() if cfg.num_workers is None else cfg.num_workers
-    sampler = StepBatches(len(train_set), cfg.batch_size, start * cfg.accumulate,
-                          stop * cfg.accumulate, cfg.seed, rank, world_size)  # fmt: skip
-    return DataLoader(
-        SeededSamples(train_set), batch_sampler=sampler, num_workers=workers,
-        pin_memory=pin_memory, generator=torch.Generator().manual_seed(cfg.seed),
-    )  # fmt: skip
+# ---- batch norm across processes ---------------------------------------------------------
 
 
 def convert_sync_batchnorm(model: nn.Module) -> nn.Module:
@@ -475,7 +254,9 @@ def build_datasets(cfg: TrainConfig, workdir: str | Path) -> tuple[Dataset, Data
     others train (at least one of each: a folder needs 2 pairs or more). Then
     ``cfg.train_subset`` and ``cfg.val_subset`` select within each part, as for VOC.
     """
-    from dlcourse.data import VOCDataset, eval_transforms, make_synthetic, train_transforms
+    from dlcourse.data import VOCDataset
+    from dlcourse.synthetic import make_synthetic
+    from dlcourse.transforms import eval_transforms, train_transforms
 
     root = cfg.data
     if root == "synthetic":

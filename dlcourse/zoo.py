@@ -24,9 +24,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import dlcourse
+from dlcourse.checkpoint import load_checkpoint, save_checkpoint
 from dlcourse.config import TrainConfig, preset
 from dlcourse.env import cache_dir, fast_mode, get_device
-from dlcourse.train import build_datasets, build_model_for, fit, load_checkpoint, save_checkpoint
+from dlcourse.train import build_datasets, build_model_for, fit
 
 
 def lesson_config(fast: bool | None = None) -> TrainConfig:
@@ -66,7 +67,7 @@ def lesson_model(
     Args:
         cfg: the settings; the data must be ``"synthetic"`` or a folder on disk.
         cache: reuse a checkpoint written by an earlier call with the same settings,
-            and write one after training (atomically, see :func:`dlcourse.train.save_checkpoint`).
+            and write one after training (atomically, see :func:`dlcourse.checkpoint.save_checkpoint`).
         progress: show fit's progress bar.
 
     Returns:

@@ -14,7 +14,8 @@ from dlcourse.checks import (
     check_pad_mask,
     check_rgb_to_labels,
 )
-from dlcourse.data import VOCDataset, class_frequencies, make_synthetic
+from dlcourse.data import VOCDataset, class_frequencies
+from dlcourse.synthetic import make_synthetic
 from dlcourse.voc import voc_colormap
 
 # --- 06: mask values, padding, the background's share ----------------------------------

@@ -13,7 +13,7 @@ from dlcourse.checks import (
     check_poly_lr,
     check_poly_schedule,
 )
-from dlcourse.train import segmentation_loss
+from dlcourse.optim import segmentation_loss
 
 # --- 07: pixel_loss --------------------------------------------------------------------
 
@@ -87,7 +87,7 @@ def warmup_from_zero(step, total, base_lr, power=0.9, warmup=0):
 
 def test_check_poly_schedule():
     assert check_poly_schedule(good_poly_lr).message == (
-        "Correct! your schedule equals dlcourse.train.PolyLR on settings you had not seen."
+        "Correct! your schedule equals dlcourse.optim.PolyLR on settings you had not seen."
     )
     for wrong, hint in ((poly_without_warmup, "climbs linearly"),
                         (power_on_the_wrong_term, "not step / total"),

@@ -17,6 +17,7 @@ from PIL import Image
 
 from dlcourse import train as T
 from dlcourse import weights
+from dlcourse.checkpoint import load_checkpoint
 from dlcourse.viz import VOC_PALETTE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def test_presets_train_two_steps_on_official_splits(tmp_path, name, capsys):
                    "--set", "weights_backbone=null", *SMALL])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert "done: 2 steps" in capsys.readouterr().out
-    state = T.load_checkpoint(out / "last.pt")
+    state = load_checkpoint(out / "last.pt")
     cfg = state["config"]
     assert state["step"] == 2 and cfg["weights_backbone"] is None
     assert (cfg["train_split"], cfg["val_split"]) == ("train", "val")

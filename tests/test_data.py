@@ -1,4 +1,4 @@
-"""Tests for dlcourse.data: VOC-layout reading, own folders, the synthetic set, transforms."""
+"""Tests for dlcourse.data: reading and checking files, VOC-layout folders, own folders."""
 
 from __future__ import annotations
 
@@ -10,32 +10,20 @@ import pytest
 import torch
 from PIL import Image
 from torchvision import tv_tensors
-from torchvision.transforms import v2
 
 from dlcourse import data
 from dlcourse.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    SYNTHETIC_CLASSES,
-    SYNTHETIC_PALETTE,
     FolderDataset,
-    RandomScale,
     VOCDataset,
     class_frequencies,
     colors_to_labels,
-    eval_transforms,
-    frame_distance,
-    load_classes,
-    make_loader,
-    make_synthetic,
-    pad_collate,
     read_image,
     read_mask,
     select_ids,
-    synthetic_sample,
-    train_transforms,
     write_classes,
 )
+from dlcourse.synthetic import make_synthetic
+from dlcourse.transforms import RandomScale, make_loader, train_transforms
 from dlcourse.viz import VOC_PALETTE, VOID_COLOR, voc_colormap
 
 VOC_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "voc2012-subset"
@@ -68,55 +56,6 @@ def _tiny_voc(root: Path, ids=("a", "b"), size=(6, 8)) -> Path:
         _save_palette_png(root / "SegmentationClass" / f"{item}.png", labels)
     (root / "ImageSets/Segmentation/train.txt").write_text("\n".join(ids) + "\n")
     return root
-
-
-# --- the synthetic set ---------------------------------------------------------------------
-
-
-def test_make_synthetic_layout_and_determinism(tmp_path, synthetic):
-    assert (synthetic / "ImageSets/Segmentation/train.txt").read_text().split() == [
-        f"syn_{i:05d}" for i in range(12)
-    ]
-    assert len((synthetic / "ImageSets/Segmentation/val.txt").read_text().split()) == 4
-    again = make_synthetic(tmp_path / "again", n_train=12, n_val=4, size=48, seed=3)
-    other = make_synthetic(tmp_path / "other", n_train=12, n_val=4, size=48, seed=4)
-    first = sorted((synthetic / "SegmentationClass").iterdir())
-    assert len(first) == 16
-    for path in first + sorted((synthetic / "JPEGImages").iterdir()):
-        relative = path.relative_to(synthetic)
-        assert path.read_bytes() == (again / relative).read_bytes()
-    assert any(
-        (synthetic / "JPEGImages" / p.name).read_bytes() != p.read_bytes()
-        for p in (other / "JPEGImages").iterdir()
-    )
-    spec = load_classes(synthetic / "classes.json")
-    assert spec["names"] == list(SYNTHETIC_CLASSES)
-    np.testing.assert_array_equal(spec["colors"], SYNTHETIC_PALETTE)
-
-
-def test_synthetic_labels_follow_the_frame_colour(synthetic):
-    dataset = VOCDataset(synthetic, "train")
-    assert dataset.class_names == SYNTHETIC_CLASSES and dataset.num_classes == 4
-    for index in range(len(dataset)):
-        image, mask = dataset[index]
-        with Image.open(dataset.pairs[index][1]) as png:
-            assert png.mode == "P"
-        objects = set(mask.unique().tolist()) - {0, 255}
-        assert len(objects) == 1  # one object class per image ...
-        (k,) = objects
-        # ... the class whose colour is the frame
-        assert image[:, 0, 0].tolist() == SYNTHETIC_PALETTE[k].tolist()
-        assert (mask == 255).any()  # object borders are void
-        # the shapes stay clear of the frame by about a quarter of the image
-        rows, cols = torch.nonzero(mask == k, as_tuple=True)
-        assert rows.min() >= 48 * 0.19 and cols.max() <= 48 * 0.81
-
-
-def test_make_synthetic_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="n_train"):
-        make_synthetic(tmp_path, n_train=0)
-    with pytest.raises(ValueError, match="size"):
-        make_synthetic(tmp_path, n_train=1, size=16)
 
 
 # --- VOCDataset ----------------------------------------------------------------------------
@@ -283,72 +222,6 @@ def test_class_frequencies_match_bincount(synthetic):
     assert torch.equal(class_frequencies(dataset), total)
 
 
-# --- transforms ----------------------------------------------------------------------------
-
-
-def test_train_transforms_shapes_values_and_padding(synthetic):
-    torch.manual_seed(0)
-    dataset = VOCDataset(synthetic, "train", transforms=train_transforms(40, jitter=0.2))
-    raw = VOCDataset(synthetic, "train")
-    for index in range(4):
-        image, mask = dataset[index]
-        assert image.shape == (3, 40, 40) and image.dtype == torch.float32
-        assert mask.shape == (40, 40) and mask.dtype == torch.int64
-        # nearest neighbour: no new label values appear, only void from padding
-        assert set(mask.unique().tolist()) <= set(raw[index][1].unique().tolist()) | {255}
-    # a 20x20 image padded to 32: mask padding is 255, image padding is the mean (0 after normalising)
-    image = tv_tensors.Image(torch.full((3, 20, 20), 200, dtype=torch.uint8))
-    mask = tv_tensors.Mask(torch.ones(20, 20, dtype=torch.int64))
-    out_image, out_mask = train_transforms(32, scale_range=None, flip=False)(image, mask)
-    assert int((out_mask == 1).sum()) == 400 and int((out_mask == 255).sum()) == 32 * 32 - 400
-    padded = out_image[:, out_mask == 255]
-    assert padded.abs().max() < 0.01
-
-
-def test_eval_transforms_normalise_like_by_hand(synthetic):
-    image, mask = VOCDataset(synthetic, "val")[0]
-    out_image, out_mask = eval_transforms()(image, mask)
-    mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
-    std = torch.tensor(IMAGENET_STD)[:, None, None]
-    torch.testing.assert_close(out_image, (image.float() / 255 - mean) / std)
-    assert torch.equal(out_mask, mask)
-
-
-def test_random_scale_resizes_masks_with_nearest():
-    torch.manual_seed(1)
-    image = tv_tensors.Image(torch.randint(0, 255, (3, 10, 10), dtype=torch.uint8))
-    mask = tv_tensors.Mask(torch.randint(0, 3, (10, 10)))
-    out_image, out_mask = RandomScale(2.0, 2.0)(image, mask)
-    assert out_image.shape == (3, 20, 20)
-    nearest = torch.nn.functional.interpolate(
-        mask[None, None].float(), size=(20, 20), mode="nearest"
-    )
-    assert torch.equal(out_mask, nearest[0, 0].long())
-    expected = v2.functional.resize(image.as_subclass(torch.Tensor), [20, 20], antialias=True)
-    assert torch.equal(out_image, expected)
-    with pytest.raises(ValueError, match="low"):
-        RandomScale(0, 1)
-    with pytest.raises(ValueError, match="crop_size"):
-        train_transforms(0)
-
-
-def test_pad_collate():
-    batch = [(torch.ones(3, 2, 3), torch.zeros(2, 3, dtype=torch.int64)),
-             (torch.ones(3, 4, 1), torch.ones(4, 1, dtype=torch.int64))]  # fmt: skip
-    images, masks = pad_collate(batch)
-    assert images.shape == (2, 3, 4, 3) and masks.shape == (2, 4, 3)
-    assert masks[0, 3, 0] == 255 and masks[1, 0, 0] == 1 and masks[1, 0, 1] == 255
-    assert images[0, :, 3].sum() == 0 and images[0, :, :2, :3].min() == 1
-
-
-def test_make_loader_uses_course_workers(synthetic, monkeypatch):
-    monkeypatch.setattr(data, "num_workers", lambda: 0)
-    loader = make_loader(VOCDataset(synthetic, "val", transforms=eval_transforms()), 2)
-    assert loader.num_workers == 0
-    images, masks = next(iter(loader))
-    assert images.shape == (2, 3, 48, 48) and masks.shape == (2, 48, 48)
-
-
 def test_find_voc(tmp_path, monkeypatch):
     monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("DLCOURSE_VOC", raising=False)
@@ -360,22 +233,6 @@ def test_find_voc(tmp_path, monkeypatch):
     monkeypatch.delenv("DLCOURSE_VOC")
     cached = _tiny_voc(tmp_path / "cache" / "VOCdevkit" / "VOC2012")
     assert data.find_voc() == cached
-
-
-# --- the synthetic frame ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("size", [32, 64, 100])
-def test_frame_distance_matches_the_synthetic_frame(size):
-    distance = frame_distance(size)
-    assert distance.shape == (size, size) and distance.dtype == torch.int64
-    image, mask = synthetic_sample(size, np.random.default_rng(size))
-    frame = (distance <= 0).numpy()
-    colours = {tuple(c) for c in image[frame].tolist()}
-    assert len(colours) == 1 and list(colours.pop()) in SYNTHETIC_PALETTE.tolist()
-    assert distance.max() == (size - 1) // 2 - max(2, size // 16) + 1
-    assert int(distance[size // 2, 0]) == 1 - max(2, size // 16)  # on the frame's outer edge
-    assert not (mask[frame] > 0).any()  # shapes never touch the frame
 
 
 def test_lesson_06_by_hand_code_matches_the_package(tmp_path):

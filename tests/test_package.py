@@ -19,9 +19,11 @@ PACKAGE = Path(dlcourse.__file__).parent
 # crf needs only torch; widgets sit on top; checks may import anything.
 LEVELS = {
     "env": 0, "voc": 0, "notebook_tools": 0, "crf": 0, "lattice": 0, "decoder_view": 0,
+    "checkpoint": 0,
     "rf": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1, "weights": 1, "features": 1,
     "samples": 2, "layers": 2, "data": 2, "rf_measure": 2, "taps": 2, "error_view": 2,
-    "backbones": 3, "costs": 3, "masks": 3,
+    "optim": 2, "batches": 2,
+    "backbones": 3, "costs": 3, "masks": 3, "synthetic": 3, "transforms": 3,
     "models": 4, "export": 4,
     "inference": 5, "published": 5,
     "train": 6,
@@ -216,7 +218,10 @@ def test_the_colab_cell_never_touches_torch():
 
 
 def test_data_loading_needs_no_plotting_library():
-    """DataLoader workers import dlcourse.data: it must not pull in matplotlib."""
-    code = "import sys, dlcourse.data, dlcourse.voc; print('matplotlib' in sys.modules)"
+    """DataLoader workers import dlcourse.data, .transforms and .batches: no matplotlib."""
+    code = (
+        "import sys, dlcourse.data, dlcourse.transforms, dlcourse.batches, dlcourse.voc; "
+        "print('matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

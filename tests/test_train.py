@@ -1,4 +1,4 @@
-"""Tests of dlcourse.train: schedule, loss, checkpoints, exact resume, DDP, the command line."""
+"""Tests of dlcourse.train: the loop, exact resume, DDP, batch norm, datasets, the command line."""
 
 import json
 import math
@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from dlcourse import train as T
+from dlcourse.checkpoint import load_checkpoint
 from dlcourse.config import TrainConfig, load_config, preset
+from dlcourse.optim import PolyLR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,119 +70,6 @@ def tiny_config(**changes) -> TrainConfig:
     return load_config(settings)
 
 
-# ---- schedule, loss, precision ----------------------------------------------------------
-
-
-def test_poly_lr_factors_by_hand():
-    schedule = T.PolyLR(total_steps=10, power=0.9)
-    assert schedule(0) == 1.0
-    assert schedule(5) == pytest.approx(0.5**0.9)  # 0.53589
-    assert schedule(10) == 0.0
-    warm = T.PolyLR(total_steps=10, power=1.0, warmup_steps=4, warmup_start=0.01)
-    assert [warm(s) for s in (0, 2)] == pytest.approx([0.01, 0.505])
-    assert warm(4) == pytest.approx(0.6) and warm(8) == pytest.approx(0.2)
-    with pytest.raises(ValueError, match="warmup_steps"):
-        T.PolyLR(total_steps=5, warmup_steps=5)
-
-
-def test_make_optimizer_follows_the_schedule():
-    model = nn.Linear(2, 2)
-    cfg = tiny_config(steps=4, warmup_steps=0, lr=0.1, poly_power=1.0)
-    optimizer, scheduler = T.make_optimizer(model, cfg)
-    seen = []
-    for _ in range(4):
-        seen.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    assert seen == pytest.approx([0.1, 0.075, 0.05, 0.025])
-    assert optimizer.param_groups[0]["momentum"] == 0.9
-
-
-def test_segmentation_loss_skips_void_and_adds_aux():
-    torch.manual_seed(0)
-    out, aux = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 5)
-    target = torch.randint(0, 3, (2, 4, 5))
-    target[0, 0] = 255
-    keep = target != 255
-    log_p = out.log_softmax(1).permute(0, 2, 3, 1)[keep]  # (pixels, K)
-    by_hand = -log_p.gather(1, target[keep][:, None]).mean()
-    torch.testing.assert_close(T.segmentation_loss(out, target), by_hand)
-    with_aux = T.segmentation_loss({"out": out, "aux": aux}, target, aux_weight=0.5)
-    expected = by_hand + 0.5 * F.cross_entropy(aux, target, ignore_index=255)
-    torch.testing.assert_close(with_aux, expected)
-    only_one = torch.full((1, 1, 2), 255)
-    only_one[0, 0, 1] = 2
-    logits = torch.tensor([[[0.0, 0.0]], [[0.0, 0.0]], [[0.0, math.log(2.0)]]])[None]
-    loss = T.segmentation_loss(logits, only_one)  # p(class 2) = 2 / 4
-    assert loss.item() == pytest.approx(math.log(2.0))
-
-
-def test_amp_dtype_choices():
-    cpu = torch.device("cpu")
-    assert T.amp_dtype("off", cpu) is None and T.amp_dtype("auto", cpu) is None
-    assert T.amp_dtype("bf16", cpu) is torch.bfloat16
-    assert T.amp_dtype("fp16", cpu) is torch.float16
-
-
-# ---- checkpoints, random states, data order ----------------------------------------------
-
-
-def test_checkpoint_is_atomic_and_weights_only(tmp_path, monkeypatch):
-    path = tmp_path / "ckpt" / "last.pt"
-    T.save_checkpoint(path, {"step": 1, "w": torch.arange(3)})
-    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]
-
-    def crash(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
-        T.save_checkpoint(path, {"step": 2, "w": torch.zeros(3)})
-    state = T.load_checkpoint(path)
-    assert state["step"] == 1 and torch.equal(state["w"], torch.arange(3))
-    with pytest.raises(FileNotFoundError, match="last.pt"):
-        T.load_checkpoint(tmp_path / "missing.pt")
-
-
-def test_rng_state_round_trip_through_a_checkpoint(tmp_path):
-    random.seed(5)
-    np.random.seed(5)
-    torch.manual_seed(5)
-    T.save_checkpoint(tmp_path / "rng.pt", {"rng": T.rng_state()})
-    first = (random.random(), np.random.rand(), torch.rand(2))
-    T.set_rng_state(T.load_checkpoint(tmp_path / "rng.pt")["rng"])
-    second = (random.random(), np.random.rand(), torch.rand(2))
-    assert first[:2] == second[:2] and torch.equal(first[2], second[2])
-
-
-def test_step_batches_cover_each_epoch_and_resume_anywhere():
-    full = list(T.StepBatches(n=10, batch_size=4, start=0, stop=5, seed=2))
-    indices = [i for batch in full for i, _ in batch]
-    assert sorted(indices[:10]) == list(range(10)) and sorted(indices[10:20]) == list(range(10))
-    assert list(T.StepBatches(10, 4, start=3, stop=5, seed=2)) == full[3:]
-    seeds = [s for batch in full for _, s in batch]
-    assert len(set(seeds)) == len(seeds)
-    rank0 = list(T.StepBatches(10, 2, 0, 5, seed=2, rank=0, world_size=2))
-    rank1 = list(T.StepBatches(10, 2, 0, 5, seed=2, rank=1, world_size=2))
-    merged = [a + b for a, b in zip(rank0, rank1, strict=True)]
-    assert merged == full
-    with pytest.raises(ValueError, match="empty"):
-        T.StepBatches(0, 2, 0, 1)
-
-
-def test_seeded_samples_repeat_and_leave_global_state_alone():
-    data = T.SeededSamples(ToyData())
-    torch.manual_seed(0)
-    random.seed(0)
-    before = (torch.get_rng_state(), random.getstate())
-    flips = [data[(0, seed)][1] for seed in range(6)]
-    assert torch.equal(torch.get_rng_state(), before[0]) and random.getstate() == before[1]
-    assert all(
-        torch.equal(a, b) for a, b in zip(flips, [data[(0, s)][1] for s in range(6)], strict=True)
-    )
-    assert len({bool(torch.equal(f, flips[0])) for f in flips}) == 2  # both flipped and not
-
-
 # ---- the loop ----------------------------------------------------------------------------
 
 
@@ -198,7 +86,7 @@ def test_fit_learns_and_writes_its_files(tmp_path):
     assert 0 < history["eval"][-1]["pixel_acc"] <= 1
     assert history["lr"][0] == pytest.approx(0.1 * 0.01)  # warmup starts at lr / 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "history.json", "last.pt"]
-    state = T.load_checkpoint(tmp_path / "last.pt")
+    state = load_checkpoint(tmp_path / "last.pt")
     assert state["step"] == 30 and state["config"]["lr"] == 0.1
     assert json.loads((tmp_path / "history.json").read_text())["loss"] == history["loss"]
 
@@ -298,7 +186,7 @@ def test_resume_into_a_longer_schedule(tmp_path):
     history = T.fit(TinyNet(), ToyData(), longer, out_dir=tmp_path, resume=tmp_path / "last.pt",
                     progress=False)  # fmt: skip
     assert history["step"] == list(range(1, 9))
-    schedule = T.PolyLR(8, 0.9, warmup_steps=1)
+    schedule = PolyLR(8, 0.9, warmup_steps=1)
     assert history["lr"][4:] == pytest.approx([0.05 * schedule(s) for s in range(4, 8)])
 
 
@@ -311,12 +199,12 @@ def test_command_line_trains_writes_and_resumes(tmp_path, capsys):
         == 0
     )
     assert "done: 2 steps" in capsys.readouterr().out
-    state = T.load_checkpoint(out / "last.pt")
+    state = load_checkpoint(out / "last.pt")
     assert state["step"] == 2 and state["config"]["model"] == "deeplabv3_resnet18"
     assert (out / "synthetic" / "ImageSets" / "Segmentation" / "train.txt").is_file()
     args = ["--out", str(out), "--resume", str(out / "last.pt"), "--no-progress"]
     assert T.main([*args, "--set", "steps=3", *tiny]) == 0
-    assert T.load_checkpoint(out / "last.pt")["step"] == 3
+    assert load_checkpoint(out / "last.pt")["step"] == 3
     assert T.main(["--preset", "colab", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
     assert "error: TrainConfig.data is empty: pass --data" in capsys.readouterr().err
 
@@ -327,30 +215,7 @@ def test_command_line_help_names_the_presets():
     assert result.returncode == 0 and "--preset {colab,fast,full}" in result.stdout
 
 
-# ---- the loop by hand, batch norm across processes, the lessons' model --------------------
-
-
-def test_a_loop_by_hand_over_train_loader_gives_fits_losses():
-    cfg = tiny_config(steps=5, warmup_steps=1)
-    torch.manual_seed(0)
-    reference = T.fit(TinyNet(), ToyData(), cfg, progress=False)["loss"]
-    torch.manual_seed(0)
-    model = TinyNet()
-    optimizer, scheduler = T.make_optimizer(model, cfg)
-    model.train()
-    losses = []
-    for images, masks in T.train_loader(ToyData(), cfg, start=0, stop=5):
-        loss = T.segmentation_loss(model(images), masks, cfg.aux_weight, cfg.ignore_index)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        losses.append(loss.item())
-    assert losses == pytest.approx(reference, rel=1e-6)
-    # the loader starts anywhere: steps 3..5 are the tail of the same stream
-    tail = [masks for _, masks in T.train_loader(ToyData(), cfg, start=2, stop=5)]
-    every = [masks for _, masks in T.train_loader(ToyData(), cfg)]
-    assert all(torch.equal(a, b) for a, b in zip(tail, every[2:], strict=True))
+# ---- batch norm across processes, the lessons' model ------------------------------------
 
 
 def test_sync_batchnorm_replaces_trainable_batch_norms_only():

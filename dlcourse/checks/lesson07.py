@@ -31,7 +31,7 @@ SCHEDULES = ((730, 1.3, 37, 0.02), (4100, 0.75, 0, 0.007), (90, 0.9, 12, 0.1))
 def check_poly_lr(base_lr: float, step: int, total_steps: int, answer: float,
                   power: float = 0.9) -> CheckResult:  # fmt: skip
     """Lesson 07: the poly learning rate ``base_lr * (1 - step / total_steps) ** power``."""
-    from dlcourse.train import PolyLR
+    from dlcourse.optim import PolyLR
 
     expected = base_lr * PolyLR(total_steps, power)(step)
     return judge(
@@ -47,7 +47,7 @@ def check_poly_lr(base_lr: float, step: int, total_steps: int, answer: float,
 
 def check_ignored_loss(logits, target, answer: float) -> CheckResult:
     """Lesson 07: the cross-entropy of ``logits`` (N, K, H, W) over non-void pixels of ``target``."""
-    from dlcourse.train import segmentation_loss
+    from dlcourse.optim import segmentation_loss
 
     expected = float(segmentation_loss(logits.float(), target.long()))
     return judge(
@@ -128,20 +128,20 @@ def check_poly_schedule(poly_lr) -> CheckResult:
 
     For ``step < warmup`` the rate climbs linearly from ``base_lr / 100`` to ``base_lr``;
     from ``warmup`` on it is ``base_lr * (1 - step / total) ** power``. The check
-    compares the learner's function with :class:`dlcourse.train.PolyLR` on settings the
+    compares the learner's function with :class:`dlcourse.optim.PolyLR` on settings the
     lesson does not use (:data:`SCHEDULES`).
     """
     return judge_function(
         poly_lr,
         _poly_schedule_mistake,
-        "your schedule equals dlcourse.train.PolyLR on settings you had not seen.",
+        "your schedule equals dlcourse.optim.PolyLR on settings you had not seen.",
         usage="def poly_lr(step, total, base_lr, power, warmup): ...",
     )
 
 
 def _poly_schedule_mistake(poly_lr) -> str | None:
     """The first step of :data:`SCHEDULES` where ``poly_lr`` is off, as a hint."""
-    from dlcourse.train import PolyLR
+    from dlcourse.optim import PolyLR
 
     for total, power, warmup, base_lr in SCHEDULES:
         schedule = PolyLR(total, power, warmup)
@@ -196,7 +196,7 @@ def _accumulate_mistake(accumulate) -> str | None:
     import torch
     from torch import nn
 
-    from dlcourse.train import segmentation_loss
+    from dlcourse.optim import segmentation_loss
 
     generator = torch.Generator().manual_seed(77)
     for batch, passes in ((6, 3), (8, 2)):
