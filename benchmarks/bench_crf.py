@@ -29,13 +29,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dlcourse.crf import (
-    DEEPLAB_CRF_PARAMS,
-    CRFasRNN,
-    dense_crf,
-    reference_dense_crf,
-    simulated_probs,
-)
+from dlcourse.crf import DEEPLAB_CRF_PARAMS, dense_crf, simulated_probs
+from dlcourse.crf_reference import reference_dense_crf
+from dlcourse.crf_rnn import CRFasRNN
 
 SIZE = (500, 375)  # width, height
 

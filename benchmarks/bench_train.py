@@ -31,7 +31,8 @@ from dlcourse.config import load_config
 from dlcourse.env import describe_device, get_device, seed_everything, versions
 from dlcourse.models import build_model
 from dlcourse.optim import amp_dtype, segmentation_loss
-from dlcourse.train import build_datasets, build_model_for, fit
+from dlcourse.recipe import build_datasets, build_model_for
+from dlcourse.train import fit
 
 
 def make_model(name: str, num_classes: int) -> torch.nn.Module:

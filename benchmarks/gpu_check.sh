@@ -62,7 +62,7 @@ if [ "$tiny" = 1 ]; then
     scale=6  # a CPU is far slower than the GPU the limits are set for
     size=64; batch=2; steps=1; warmup=0; crop=64; train_steps=4; repeats=1; nb_mode=1
     models=(--models deeplabv3_mobilenet_v3_large)
-    tests=(tests/test_lattice.py tests/test_crf.py -k "cuda or lattice_matches")
+    tests=(tests/test_lattice_fast.py tests/test_crf.py tests/test_crf_rnn.py -k "cuda or lattice_matches")
 else
     scale=1
     size=512; batch=8; steps=10; warmup=2; crop=321; train_steps=300; repeats=5; nb_mode=0

@@ -239,9 +239,9 @@ def _aspp_branches(aspp) -> tuple[list[str], str, str]:
 def plot_aspp_diagram(aspp, title: str | None = None, size: float = 3.6) -> Figure:
     """The data flow of an ASPP module, drawn from the module itself.
 
-    Works for :class:`dlcourse.layers.ASPP` (v3: branches with batch norm and ReLU,
+    Works for :class:`dlcourse.aspp.ASPP` (v3: branches with batch norm and ReLU,
     concatenated, 1x1 projection; an image-pooling branch if it has one) and
-    :class:`dlcourse.layers.ASPPv2` (v2: one classifier per rate, summed). Channel
+    :class:`dlcourse.aspp.ASPPv2` (v2: one classifier per rate, summed). Channel
     counts and rates are read from the convolutions, so the figure cannot drift from code.
 
     Args:

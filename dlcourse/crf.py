@@ -1,4 +1,4 @@
-"""The fully connected CRF of DeepLab v1/v2, and CRF-as-RNN.
+"""The fully connected CRF of DeepLab v1/v2: its energy, mean-field inference, :func:`dense_crf`.
 
 Krähenbühl and Koltun (NeurIPS 2011, https://arxiv.org/abs/1210.5644) refine a per-pixel
 class distribution ``P`` by minimising the Gibbs energy
@@ -11,21 +11,17 @@ class distribution ``P`` by minimising the Gibbs energy
 with positions ``p``, colours ``I`` and the Potts compatibility ``mu(l, l') = [l != l']``.
 Mean-field inference replaces ``x`` by independent distributions ``Q_i`` and repeats
 ``Q_i(l) ∝ exp(-U_i(l) - sum_k w_k sum_l' mu(l, l') m_k,i(l'))`` where the messages
-``m_k = filter_k(Q)`` are Gaussian filters of ``Q`` in feature space. ``method="naive"``
-builds the full ``N x N`` kernel; ``method="lattice"`` filters with
-:class:`dlcourse.lattice.PermutohedralLattice`. Like the reference C++ code (and its
-Python binding ``pydensecrf``), each kernel is normalised symmetrically,
-``m = D^-1/2 K D^-1/2 Q`` with ``D = K 1``, and includes the pixel itself.
-
-Where ``pydensecrf`` installs, :func:`reference_dense_crf` runs it with the same arguments.
+``m_k = filter_k(Q)`` are Gaussian filters of ``Q`` in feature space, built in
+:mod:`dlcourse.crf_kernels` (``method="naive"`` or ``"lattice"``).
 
 DeepLab (Chen et al., ICLR 2015, https://arxiv.org/abs/1412.7062; TPAMI 2017,
 https://arxiv.org/abs/1606.00915) fixes ``w2 = 3, theta_gamma = 3`` and cross-validates
 ``w1, theta_alpha, theta_beta``; :data:`DEEPLAB_CRF_PARAMS` lists the values the authors
-released. :class:`CRFasRNN` (Zheng et al., ICCV 2015, https://arxiv.org/abs/1502.03240)
-unrolls the same iterations as a trainable layer.
+released. :func:`simulated_probs` makes a network-like input from a label map. The same CRF
+by the reference C++ code is :func:`dlcourse.crf_reference.reference_dense_crf`; as a
+trainable layer, :class:`dlcourse.crf_rnn.CRFasRNN`.
 
-Used in: 09.
+Used in: 09, 10.
 """
 
 from __future__ import annotations
@@ -35,9 +31,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from dlcourse.lattice import PermutohedralLattice, single_threaded
+from dlcourse.crf_kernels import (
+    METHODS,
+    bilateral_features,
+    check_theta,
+    check_weight,
+    make_filter,
+    spatial_features,
+)
+from dlcourse.lattice_fast import single_threaded
 
 DEEPLAB_CRF_PARAMS: dict[str, dict[str, float]] = {
     "v1-largefov": dict(w1=4.0, theta_alpha=121.0, theta_beta=5.0, w2=3.0, theta_gamma=3.0),
@@ -48,23 +52,6 @@ authors published with them (10 mean-field iterations): DeepLab-v1 LargeFOV (VGG
 DeepLab-v2 ResNet-101. Both papers fix the smoothness kernel and cross-validate
 ``w1, theta_alpha, theta_beta`` on 100 validation images with a coarse-to-fine search.
 The defaults of :func:`dense_crf` are the v1 values."""
-
-METHODS = ("naive", "lattice")
-NAIVE_MAX_PIXELS = 12_000
-"""Largest image (in pixels) that ``method="naive"`` accepts: its kernel has N^2 entries."""
-
-
-def _positive(value: float, name: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-        raise ValueError(f"{name}={value!r}: must be a positive number (a standard deviation in pixels "
-                         "or colour levels)")  # fmt: skip
-    return float(value)
-
-
-def _non_negative(value: float, name: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
-        raise ValueError(f"{name}={value!r}: must be a number >= 0 (0 switches the kernel off)")
-    return float(value)
 
 
 def check_image(image: np.ndarray | Tensor, size: tuple[int, int] | None = None) -> Tensor:
@@ -105,80 +92,6 @@ def check_probs(probs: np.ndarray | Tensor, atol: float = 1e-3) -> Tensor:
         raise ValueError("probs: not a distribution over classes (values must be >= 0 and sum to 1 "
                          "along the first axis); apply softmax over the class axis first")  # fmt: skip
     return probs
-
-
-def spatial_features(
-    height: int, width: int, theta: float, device=None, dtype=torch.float32
-) -> Tensor:
-    """Features ``(x / theta, y / theta)`` of every pixel, row by row -> ``(H * W, 2)``."""
-    theta = _positive(theta, "theta")
-    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=dtype),
-                            torch.arange(width, device=device, dtype=dtype), indexing="ij")  # fmt: skip
-    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1) / theta
-
-
-def bilateral_features(
-    image: Tensor, theta_alpha: float, theta_beta: float, dtype=torch.float32
-) -> Tensor:
-    """Features ``(x / theta_alpha, y / theta_alpha, r / theta_beta, g / .., b / ..)`` -> ``(H * W, 5)``.
-
-    ``image`` is ``(H, W, 3)`` with colour values on the 0..255 scale.
-    """
-    height, width = image.shape[:2]
-    xy = spatial_features(height, width, theta_alpha, device=image.device, dtype=dtype)
-    rgb = image.reshape(-1, 3).to(dtype) / _positive(theta_beta, "theta_beta")
-    return torch.cat([xy, rgb], dim=1)
-
-
-def gaussian_kernel(features: Tensor) -> Tensor:
-    """The exact kernel ``K_ij = exp(-|f_i - f_j|^2 / 2)`` of ``(N, d)`` features -> ``(N, N)``."""
-    sq = (features.unsqueeze(1) - features.unsqueeze(0)).pow(2).sum(dim=-1)
-    return torch.exp(-0.5 * sq)
-
-
-class NaiveFilter:
-    """Symmetrically normalised exact Gaussian filter ``weight * D^-1/2 K D^-1/2`` (``N^2`` memory)."""
-
-    def __init__(self, features: Tensor, weight: float = 1.0) -> None:
-        if features.shape[0] > NAIVE_MAX_PIXELS:
-            raise ValueError(f"method='naive': {features.shape[0]} pixels is more than "
-                             f"{NAIVE_MAX_PIXELS}; use method='lattice' or a smaller image")  # fmt: skip
-        self.kernel = gaussian_kernel(features)
-        self.norm = self.kernel.sum(dim=1, keepdim=True).rsqrt()
-        self.weight = weight
-
-    def __call__(self, values: Tensor) -> Tensor:
-        """Filter ``(N, C)`` values."""
-        norm = self.norm.to(values.dtype)
-        out = norm * (self.kernel.to(values.dtype) @ (norm * values))
-        return out if self.weight == 1.0 else self.weight * out
-
-
-class LatticeFilter:
-    """The same filter as :class:`NaiveFilter`, computed with the permutohedral lattice."""
-
-    def __init__(self, features: Tensor, weight: float = 1.0) -> None:
-        self.lattice = PermutohedralLattice(features)
-        norm = (self.lattice.filter_ones() + 1e-20).rsqrt()
-        self.lattice.rescale(before=norm, after=weight * norm)
-
-    def __call__(self, values: Tensor) -> Tensor:
-        """Filter ``(N, C)`` values."""
-        return self.lattice.filter(values)
-
-
-def make_filter(
-    features: Tensor, method: str = "lattice", weight: float = 1.0
-) -> NaiveFilter | LatticeFilter:
-    """A normalised Gaussian filter over ``features`` computed by ``method`` ('naive' or 'lattice').
-
-    ``weight`` multiplies the output (a kernel weight folded into the filter).
-    """
-    if method == "naive":
-        return NaiveFilter(features, weight)
-    if method == "lattice":
-        return LatticeFilter(features, weight)
-    raise ValueError(f"method={method!r}: use one of {METHODS}")
 
 
 def potts(num_classes: int, device=None, dtype=torch.float32) -> Tensor:
@@ -326,12 +239,12 @@ def dense_crf(
         raise ValueError(f"iterations={iterations!r}: must be an int >= 0")
     if method not in METHODS:
         raise ValueError(f"method={method!r}: use one of {METHODS}")
-    w1, w2 = _non_negative(w1, "w1"), _non_negative(w2, "w2")
+    w1, w2 = check_weight(w1, "w1"), check_weight(w2, "w2")
     theta_alpha, theta_beta = (
-        _positive(theta_alpha, "theta_alpha"),
-        _positive(theta_beta, "theta_beta"),
+        check_theta(theta_alpha, "theta_alpha"),
+        check_theta(theta_beta, "theta_beta"),
     )
-    theta_gamma = _positive(theta_gamma, "theta_gamma")
+    theta_gamma = check_theta(theta_gamma, "theta_gamma")
     if workers is None:
         workers = 2 if probs.device.type == "cpu" and torch.get_num_threads() >= 2 else 1
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
@@ -386,121 +299,3 @@ def _dense_crf(image, probs, iterations, w1, theta_alpha, theta_beta, w2, theta_
     with torch.no_grad():
         logits = mean_field(unary.contiguous(), filters, weights, compat, iterations, pool)
     return torch.softmax(logits, dim=1).T.reshape(num_classes, height, width)
-
-
-def reference_dense_crf(image: np.ndarray, probs: np.ndarray, iterations: int = 10, *, w1: float = 4.0,
-                        theta_alpha: float = 121.0, theta_beta: float = 5.0, w2: float = 3.0,
-                        theta_gamma: float = 3.0) -> np.ndarray:  # fmt: skip
-    """The same CRF computed by the reference C++ code (``pydensecrf``) -> ``(C, H, W)`` probabilities.
-
-    Takes :func:`dense_crf`'s arguments (NumPy ``image`` ``(H, W, 3)`` uint8 and ``probs``
-    ``(C, H, W)``). Needs the optional package: ``pip install pydensecrf2`` (the course's
-    ``crf`` extra); it has no wheels for every Python, and :func:`dense_crf` needs none of it.
-    """
-    try:
-        import pydensecrf.densecrf as dcrf
-        from pydensecrf.utils import unary_from_softmax
-    except ImportError as err:
-        raise ImportError("reference_dense_crf needs pydensecrf: pip install pydensecrf2 (or the course's "
-                          "extra, pip install -e '.[crf]'); dense_crf works without it") from err  # fmt: skip
-    probs = np.ascontiguousarray(check_probs(np.asarray(probs)).numpy(), dtype=np.float32)
-    image = np.ascontiguousarray(check_image(np.asarray(image), probs.shape[1:]).numpy())
-    classes, height, width = probs.shape
-    crf = dcrf.DenseCRF2D(width, height, classes)
-    crf.setUnaryEnergy(unary_from_softmax(probs))
-    crf.addPairwiseGaussian(
-        sxy=_positive(theta_gamma, "theta_gamma"), compat=_non_negative(w2, "w2")
-    )
-    crf.addPairwiseBilateral(sxy=_positive(theta_alpha, "theta_alpha"), srgb=_positive(theta_beta, "theta_beta"),
-                             rgbim=image, compat=_non_negative(w1, "w1"))  # fmt: skip
-    return np.array(crf.inference(iterations)).reshape(classes, height, width)
-
-
-class _PerImage:
-    """Apply a filter built for one image's ``(N, d)`` features to a batch ``(B, N, C)`` of values."""
-
-    def __init__(self, filt) -> None:
-        self.filt = filt
-
-    def __call__(self, values: Tensor) -> Tensor:
-        batch, n, channels = values.shape
-        side_by_side = values.permute(1, 0, 2).reshape(n, batch * channels)
-        return self.filt(side_by_side).reshape(n, batch, channels).permute(1, 0, 2)
-
-
-class CRFasRNN(nn.Module):
-    """Mean-field CRF iterations as a differentiable layer (CRF-as-RNN).
-
-    Paper: Zheng et al., "Conditional Random Fields as Recurrent Neural Networks",
-    ICCV 2015, https://arxiv.org/abs/1502.03240.
-
-    The unary energy is ``-logits`` of the network below; every iteration filters the
-    current ``Q`` with the two normalised Gaussian kernels, mixes each kernel's messages
-    with its learnable ``(C, C)`` matrix of per-class weights (``m W^T``, initialised to
-    ``w I``, as in the paper's layer), applies the learnable ``(C, C)`` compatibility matrix
-    (initialised to Potts) and adds the unary. Kernel widths stay fixed. With
-    ``method="lattice"`` the whole batch shares one lattice for the appearance kernel.
-
-    Args:
-        num_classes: ``C``.
-        iterations: unrolled mean-field steps (5 in training, as in the paper).
-        w1, theta_alpha, theta_beta, w2, theta_gamma: as in :func:`dense_crf`; ``w1`` and
-            ``w2`` set the initial per-class weights ``w1 I`` and ``w2 I``.
-        method: ``"naive"`` (exact, small images) or ``"lattice"``.
-
-    Shape: logits ``(B, C, H, W)`` and images ``(B, 3, H, W)`` (RGB on the 0..255 scale)
-    -> refined logits ``(B, C, H, W)``.
-    """
-
-    def __init__(self, num_classes: int, iterations: int = 5, w1: float = 4.0, theta_alpha: float = 121.0,
-                 theta_beta: float = 5.0, w2: float = 3.0, theta_gamma: float = 3.0,
-                 method: str = "naive") -> None:  # fmt: skip
-        super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes={num_classes!r}: need an int >= 2")
-        if method not in METHODS:
-            raise ValueError(f"method={method!r}: use one of {METHODS}")
-        self.num_classes, self.iterations, self.method = num_classes, int(iterations), method
-        self.theta_alpha, self.theta_beta = (
-            _positive(theta_alpha, "theta_alpha"),
-            _positive(theta_beta, "theta_beta"),
-        )
-        self.theta_gamma = _positive(theta_gamma, "theta_gamma")
-        eye = torch.eye(num_classes)
-        self.bilateral_weights = nn.Parameter(_non_negative(w1, "w1") * eye)
-        self.spatial_weights = nn.Parameter(_non_negative(w2, "w2") * eye)
-        self.compat = nn.Parameter(potts(num_classes))
-
-    def forward(self, logits: Tensor, images: Tensor) -> Tensor:
-        if logits.ndim != 4 or logits.shape[1] != self.num_classes:
-            raise ValueError(
-                f"logits: expected shape (B, {self.num_classes}, H, W), got {tuple(logits.shape)}"
-            )
-        if (
-            images.ndim != 4
-            or images.shape[1] != 3
-            or images.shape[0] != logits.shape[0]
-            or images.shape[2:] != logits.shape[2:]
-        ):
-            raise ValueError(f"images: expected shape ({logits.shape[0]}, 3, {logits.shape[2]}, "
-                             f"{logits.shape[3]}) to match the logits, got {tuple(images.shape)}")  # fmt: skip
-        batch, classes, height, width = logits.shape
-        dtype = logits.dtype
-        spatial = make_filter(
-            spatial_features(height, width, self.theta_gamma, logits.device, dtype), self.method
-        )
-        rgb = images.detach().permute(0, 2, 3, 1)  # (B, H, W, 3)
-        weights = [self.spatial_weights.to(dtype), self.bilateral_weights.to(dtype)]
-        unary = -logits.reshape(batch, classes, -1).transpose(1, 2)  # (B, N, C)
-        if self.method == "lattice":  # one lattice for the batch: (B, N, 5) features
-            bilateral = torch.stack([bilateral_features(image, self.theta_alpha, self.theta_beta, dtype)
-                                     for image in rgb])  # fmt: skip
-            filters = [_PerImage(spatial), make_filter(bilateral, self.method)]
-            refined = mean_field(unary, filters, weights, self.compat.to(dtype), self.iterations)
-        else:
-            refined = torch.stack([
-                mean_field(u, [spatial, make_filter(bilateral_features(image, self.theta_alpha, self.theta_beta,
-                                                                       dtype), self.method)],
-                           weights, self.compat.to(dtype), self.iterations)
-                for u, image in zip(unary, rgb, strict=True)])  # fmt: skip
-        return refined.transpose(1, 2).reshape(batch, classes, height, width)

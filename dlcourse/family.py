@@ -32,7 +32,8 @@ from dlcourse.inference import evaluate, recompute_batchnorm
 from dlcourse.metrics import SegmentationMetrics
 from dlcourse.models import build_model, list_models
 from dlcourse.published import VOC_VAL, published_for
-from dlcourse.train import build_model_for, fit
+from dlcourse.recipe import build_model_for
+from dlcourse.train import fit
 from dlcourse.transforms import eval_transforms
 
 # --- the Pareto front ------------------------------------------------------------------
@@ -203,7 +204,7 @@ def unaugmented(dataset: Dataset) -> Dataset:
     if not isinstance(dataset, PairDataset):
         raise ValueError(
             f"unaugmented(dataset=...): expected a PairDataset (VOCDataset, FolderDataset), got "
-            f"{type(dataset).__name__}; build it with dlcourse.train.build_datasets"
+            f"{type(dataset).__name__}; build it with dlcourse.recipe.build_datasets"
         )
     return PairDataset(dataset.pairs, dataset.class_names, dataset.palette, eval_transforms(),
                        dataset.void_index)  # fmt: skip

@@ -1,11 +1,14 @@
-"""Named features from a chain of layers: :class:`FeatureGetter` and :func:`out_channels`.
+"""Named features of a backbone: :class:`FeatureGetter`, :func:`out_channels`, the output stride.
 
 A backbone runs its layers one after the other, but a DeepLab head needs some of the
 results on the way: ``"low"`` (stride 4, for the v3+ decoder), ``"aux"`` (for the
 auxiliary head) and ``"out"`` (the last features). :class:`FeatureGetter` runs the layers
 in order and returns those results by name, the idea of torchvision's
-``IntermediateLayerGetter``; every backbone of :mod:`dlcourse.backbones` is one, so every
-head reads the same contract. Channel counts are read from the layers, never written down.
+``IntermediateLayerGetter``; every backbone (:mod:`dlcourse.resnet`, :mod:`dlcourse.mobilenet`,
+:mod:`dlcourse.vgg`) is one, so every head reads the same contract. Channel counts are read
+from the layers, never written down. A backbone also has an ``output_stride``, input size over
+the size of ``"out"``: one of :data:`OUTPUT_STRIDES` (:func:`check_output_stride`); strides
+beyond it become dilation, as in DeepLab.
 
 Used in: 03, 05.
 """
@@ -16,6 +19,17 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
+
+OUTPUT_STRIDES = (8, 16, 32)
+
+
+def check_output_stride(output_stride: int, allowed: Sequence[int] = OUTPUT_STRIDES) -> int:
+    """Return ``output_stride`` if it is one of ``allowed``; raise a ``ValueError`` otherwise."""
+    if isinstance(output_stride, bool) or output_stride not in allowed:
+        raise ValueError(
+            f"output_stride={output_stride!r} is not supported; use one of {tuple(allowed)}"
+        )
+    return int(output_stride)
 
 
 def out_channels(module: nn.Module) -> int | None:

@@ -1,25 +1,23 @@
-"""The building blocks of DeepLab heads: atrous convolutions, ASPP, decoders, upsampling.
+"""Building blocks of DeepLab heads: conv-BN-ReLU, atrous separable conv, frozen BN, upsampling.
 
-``separable=True`` on :class:`ASPP` and :class:`DeepLabV3PlusHead` swaps their 3x3 convs for
-:class:`AtrousSeparableConv2d` (DeepLab-v3+, https://arxiv.org/abs/1802.02611, Sec. 3.1-3.2);
-the default keeps torchvision's layout.
+:class:`ConvBNReLU` is the layer every ASPP branch and decoder conv is made of;
+:class:`AtrousSeparableConv2d` (DeepLab-v3+, https://arxiv.org/abs/1802.02611, Sec. 3.1-3.2)
+is its depthwise-then-pointwise form, and :func:`conv3x3_block` picks one of the two.
+:class:`FrozenBatchNorm2d` normalises with the running statistics; :class:`LearnedUpsample`
+is a transposed convolution that starts as bilinear upsampling. :func:`positive_int` and
+:func:`positive_ints` check the arguments of every module built from these blocks. ASPP
+itself is in :mod:`dlcourse.aspp`, the heads in :mod:`dlcourse.heads`.
 
-Submodule names follow torchvision's ``models.segmentation`` (``convs.N``, ``project``),
-so a state_dict moves between the two with ``strict=True``.
-
-Used in: 03, 04, 05, 07.
+Used in: 04, 05, 07.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from dlcourse.features import out_channels
 
 
 def positive_int(value: object, name: str, where: str) -> int:
@@ -66,6 +64,16 @@ def positive_ints(
         ) from None
 
 
+def positive_args(where: str, **values: object) -> None:
+    """Check that every keyword's value is a whole number >= 1, in the order given.
+
+    ``positive_args("ConvBNReLU", in_channels=3, dilation=0)`` raises as
+    :func:`positive_int` does for the first value that is not, naming its keyword.
+    """
+    for name, value in values.items():
+        positive_int(value, name, where)
+
+
 class ConvBNReLU(nn.Sequential):
     """Convolution (no bias), BatchNorm, ReLU; padding keeps the size at stride 1.
 
@@ -92,15 +100,15 @@ class ConvBNReLU(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
     ) -> None:
-        for name, value in [
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("kernel_size", kernel_size),
-            ("dilation", dilation),
-            ("stride", stride),
-            ("groups", groups),
-        ]:
-            positive_int(value, name, "ConvBNReLU")
+        positive_args(
+            "ConvBNReLU",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            dilation=dilation,
+            stride=stride,
+            groups=groups,
+        )
         if kernel_size % 2 != 1:
             raise ValueError(f"ConvBNReLU(kernel_size={kernel_size}): use an odd kernel size")
         padding = dilation * (kernel_size - 1) // 2
@@ -142,13 +150,13 @@ class AtrousSeparableConv2d(nn.Sequential):
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1
     ) -> None:
-        for name, value in [
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("kernel_size", kernel_size),
-            ("dilation", dilation),
-        ]:
-            positive_int(value, name, "AtrousSeparableConv2d")
+        positive_args(
+            "AtrousSeparableConv2d",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            dilation=dilation,
+        )
         if kernel_size % 2 != 1:
             raise ValueError(
                 f"AtrousSeparableConv2d(kernel_size={kernel_size}): use an odd kernel size"
@@ -167,271 +175,6 @@ def conv3x3_block(in_channels: int, out_channels: int, dilation: int, separable:
         raise TypeError(f"separable={separable!r}: give True or False")
     block = AtrousSeparableConv2d if separable else ConvBNReLU
     return block(in_channels, out_channels, 3, dilation=dilation)
-
-
-class ASPPPooling(nn.Sequential):
-    """The image-level branch of ASPP: global average, 1x1 conv, BN, ReLU, broadcast back.
-
-    DeepLab-v3 (https://arxiv.org/abs/1706.05587), section 3.3. In train mode its
-    BatchNorm sees one value per channel and image, so it needs a batch of 2 or more:
-    a batch of one raises a ``ValueError`` that says so (a frozen BatchNorm,
-    :class:`FrozenBatchNorm2d`, takes any batch).
-
-    Shape: ``(N, C, H, W) -> (N, out_channels, H, W)``.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(in_channels, out_channels, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.training and x.shape[0] == 1 and any(type(m) is nn.BatchNorm2d for m in self):
-            raise ValueError(
-                "a batch of 1 image in train mode: the ASPP image-pooling branch's BatchNorm "
-                "needs at least 2 values per channel; use a batch of 2 or more, or call model.eval()"
-            )
-        size = x.shape[-2:]
-        for module in self:
-            x = module(x)
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-
-
-class ASPP(nn.Module):
-    """Atrous Spatial Pyramid Pooling of DeepLab-v3: 1x1, three atrous 3x3, image pooling.
-
-    The branches are concatenated and projected back to ``out_channels`` by a 1x1 conv
-    (https://arxiv.org/abs/1706.05587, figure 5).
-
-    Args:
-        in_channels: channels of the backbone features.
-        atrous_rates: rates of the 3x3 branches, e.g. ``(6, 12, 18)`` at output stride 16.
-        out_channels: channels of every branch and of the output.
-        pooling: include the image-pooling branch.
-        separable: make the atrous branches :class:`AtrousSeparableConv2d` (DeepLab-v3+);
-            the default ``False`` is DeepLab-v3's and torchvision's dense 3x3 conv.
-
-    Shape: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        atrous_rates: Sequence[int],
-        out_channels: int = 256,
-        pooling: bool = True,
-        separable: bool = False,
-    ) -> None:
-        super().__init__()
-        positive_int(in_channels, "in_channels", "ASPP")
-        positive_int(out_channels, "out_channels", "ASPP")
-        rates = positive_ints(atrous_rates, "atrous_rates", "ASPP")
-        branches: list[nn.Module] = [ConvBNReLU(in_channels, out_channels, kernel_size=1)]
-        branches += [conv3x3_block(in_channels, out_channels, rate, separable) for rate in rates]
-        if pooling:
-            branches.append(ASPPPooling(in_channels, out_channels))
-        self.atrous_rates = rates
-        self.convs = nn.ModuleList(branches)
-        self.project = nn.Sequential(
-            nn.Conv2d(len(branches) * out_channels, out_channels, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
-
-
-class ASPPv2(nn.Module):
-    """DeepLab-v2's ASPP: parallel atrous 3x3 classifiers whose scores are summed.
-
-    Each branch maps the features straight to class scores
-    (https://arxiv.org/abs/1606.00915, figure 4, the ResNet-101 variant).
-
-    Args:
-        in_channels: channels of the backbone features.
-        num_classes: classes to predict.
-        atrous_rates: one branch per rate; ``(6, 12, 18, 24)`` at output stride 8.
-
-    Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
-    """
-
-    def __init__(
-        self, in_channels: int, num_classes: int, atrous_rates: Sequence[int] = (6, 12, 18, 24)
-    ) -> None:
-        super().__init__()
-        positive_int(in_channels, "in_channels", "ASPPv2")
-        positive_int(num_classes, "num_classes", "ASPPv2")
-        self.atrous_rates = positive_ints(atrous_rates, "atrous_rates", "ASPPv2", "(6, 12, 18, 24)")
-        self.convs = nn.ModuleList(
-            nn.Conv2d(in_channels, num_classes, 3, padding=rate, dilation=rate)
-            for rate in self.atrous_rates
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.stack([conv(x) for conv in self.convs]).sum(dim=0)
-
-
-class DeepLabHead(nn.Sequential):
-    """torchvision's DeepLab-v3 head: ASPP, a 3x3 conv-BN-ReLU, a 1x1 classifier.
-
-    The paper's head (https://arxiv.org/abs/1706.05587, section 3.3) has no 3x3 layer:
-    ASPP (with its 1x1 projection) goes straight to the 1x1 classifier. torchvision adds
-    the 3x3 conv-BN-ReLU, and the course keeps it so that torchvision's weights load.
-
-    Args:
-        in_channels: channels of ``features["out"]``.
-        num_classes: classes to predict.
-        atrous_rates: ASPP rates.
-
-    Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
-    """
-
-    def __init__(
-        self, in_channels: int, num_classes: int, atrous_rates: Sequence[int] = (12, 24, 36)
-    ) -> None:
-        positive_int(num_classes, "num_classes", "DeepLabHead")
-        rates = positive_ints(atrous_rates, "atrous_rates", "DeepLabHead", "(12, 24, 36)")
-        aspp = ASPP(in_channels, rates)
-        width = out_channels(aspp)
-        super().__init__(
-            aspp,
-            nn.Conv2d(width, width, 3, padding=1, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.Conv2d(width, num_classes, 1),
-        )
-
-
-class FCNHead(nn.Sequential):
-    """The auxiliary head: 3x3 conv to ``in_channels // 4``, BN, ReLU, dropout, 1x1 classifier.
-
-    Args:
-        in_channels: channels of ``features["aux"]``.
-        num_classes: classes to predict.
-
-    Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
-    """
-
-    def __init__(self, in_channels: int, num_classes: int) -> None:
-        positive_int(num_classes, "num_classes", "FCNHead")
-        if positive_int(in_channels, "in_channels", "FCNHead") < 4:
-            raise ValueError(f"FCNHead(in_channels={in_channels}): needs at least 4 channels")
-        inter = in_channels // 4
-        super().__init__(
-            nn.Conv2d(in_channels, inter, 3, padding=1, bias=False),
-            nn.BatchNorm2d(inter),
-            nn.ReLU(),
-            nn.Dropout(0.1),
-            nn.Conv2d(inter, num_classes, 1),
-        )
-
-
-class LargeFOVHead(nn.Sequential):
-    """DeepLab-v1 LargeFOV: fc6 as a 3x3 conv with dilation 12 (1024 channels), fc7, fc8.
-
-    https://arxiv.org/abs/1412.7062, section 3.1 and table 2. ``kernel_size`` and
-    ``dilation`` build the paper's other fc6 variants too: its table 2 compares 7x7 at
-    rate 4 (VGG-16's fc6, 4096 channels), 4x4 at rates 4 and 8, and 3x3 at rate 12.
-    fc6 pads by ``dilation * (kernel_size - 1) // 2``, so the output keeps its size.
-
-    Args:
-        in_channels: channels of the VGG-16 features (512).
-        num_classes: classes to predict.
-        dilation: atrous rate of fc6 (the paper's "input stride").
-        channels: width of fc6 and fc7.
-        kernel_size: side of fc6's kernel; ``dilation * (kernel_size - 1)`` must be even.
-
-    Shape: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        num_classes: int,
-        dilation: int = 12,
-        channels: int = 1024,
-        kernel_size: int = 3,
-    ) -> None:
-        for name, value in [
-            ("in_channels", in_channels),
-            ("num_classes", num_classes),
-            ("dilation", dilation),
-            ("channels", channels),
-            ("kernel_size", kernel_size),
-        ]:
-            positive_int(value, name, "LargeFOVHead")
-        span = dilation * (kernel_size - 1)
-        if span % 2:
-            raise ValueError(
-                f"LargeFOVHead(kernel_size={kernel_size}, dilation={dilation}): the kernel spans "
-                f"{span + 1} pixels, which no padding centres; use an odd kernel_size or an even "
-                "dilation"
-            )
-        super().__init__(
-            nn.Conv2d(in_channels, channels, kernel_size, padding=span // 2, dilation=dilation),
-            nn.ReLU(inplace=True),
-            nn.Dropout(0.5),
-            nn.Conv2d(channels, channels, 1),
-            nn.ReLU(inplace=True),
-            nn.Dropout(0.5),
-            nn.Conv2d(channels, num_classes, 1),
-        )
-
-
-class DeepLabV3PlusHead(nn.Module):
-    """DeepLab-v3+ head: ASPP on ``out``, a decoder that mixes in the stride-4 ``low`` features.
-
-    The low-level features are projected to 48 channels, the ASPP output is upsampled
-    to their size, both are concatenated and refined by two 3x3 convs
-    (https://arxiv.org/abs/1802.02611, figure 2). It takes two of the backbone's features,
-    ``out`` and ``low`` (the model passes them: ``head_features=("out", "low")``).
-
-    Args:
-        in_channels: channels of ``features["out"]``.
-        low_channels: channels of ``features["low"]``.
-        num_classes: classes to predict.
-        atrous_rates: ASPP rates.
-        low_projection: channels the low-level features are reduced to.
-        separable: use :class:`AtrousSeparableConv2d` for ASPP's atrous branches and the
-            decoder's two 3x3 convs, as the paper's Xception models do (Sec. 3.2, Table 5).
-
-    Shape: ``(N, in_channels, h, w), (N, low_channels, H/4, W/4) -> (N, num_classes, H/4, W/4)``.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        low_channels: int,
-        num_classes: int,
-        atrous_rates: Sequence[int] = (6, 12, 18),
-        low_projection: int = 48,
-        separable: bool = False,
-    ) -> None:
-        super().__init__()
-        positive_int(num_classes, "num_classes", "DeepLabV3PlusHead")
-        positive_int(low_channels, "low_channels", "DeepLabV3PlusHead")
-        positive_int(low_projection, "low_projection", "DeepLabV3PlusHead")
-        rates = positive_ints(atrous_rates, "atrous_rates", "DeepLabV3PlusHead")
-        self.aspp = ASPP(in_channels, rates, separable=separable)
-        self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
-        width = out_channels(self.aspp)
-        joined = width + out_channels(self.low_project)  # the concatenation: 256 + 48
-        self.decoder = nn.Sequential(
-            conv3x3_block(joined, width, 1, separable),
-            conv3x3_block(width, width, 1, separable),
-            nn.Conv2d(width, num_classes, 1),
-        )
-
-    def forward(self, x: Tensor, low: Tensor) -> Tensor:
-        low = self.low_project(low)
-        x = self.aspp(x)
-        x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        return self.decoder(torch.cat([x, low], dim=1))
 
 
 class FrozenBatchNorm2d(nn.BatchNorm2d):

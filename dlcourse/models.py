@@ -25,16 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlcourse.backbones import VGG16, MobileNetV3Large, check_output_stride, resnet
-from dlcourse.layers import (
-    ASPPv2,
-    DeepLabHead,
-    DeepLabV3PlusHead,
-    FCNHead,
-    LargeFOVHead,
-    freeze_batchnorm,
-    positive_ints,
-)
+from dlcourse.aspp import ASPPv2, DeepLabHead
+from dlcourse.features import check_output_stride
+from dlcourse.heads import DeepLabV3PlusHead, FCNHead, LargeFOVHead
+from dlcourse.layers import freeze_batchnorm, positive_ints
+from dlcourse.mobilenet import MobileNetV3Large
+from dlcourse.resnet import resnet
+from dlcourse.vgg import VGG16
 from dlcourse.weights import WEIGHTS, load_weights
 
 

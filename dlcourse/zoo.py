@@ -27,7 +27,8 @@ import dlcourse
 from dlcourse.checkpoint import load_checkpoint, save_checkpoint
 from dlcourse.config import TrainConfig, preset
 from dlcourse.env import cache_dir, fast_mode, get_device
-from dlcourse.train import build_datasets, build_model_for, fit
+from dlcourse.recipe import build_datasets, build_model_for
+from dlcourse.train import fit
 
 
 def lesson_config(fast: bool | None = None) -> TrainConfig:

@@ -9,7 +9,7 @@ from matplotlib import pyplot as plt
 from PIL import Image
 from torch import nn
 
-from dlcourse import layers
+from dlcourse.aspp import ASPP, ASPPv2
 from dlcourse.aspp_view import aspp_canvas, aspp_explorer, draw_aspp
 
 matplotlib.use("Agg")
@@ -100,12 +100,12 @@ def test_plot_aspp_shows_every_tap_and_the_aspp_diagram_reads_the_module():
     assert labels[-2].startswith("1x1") and labels[-1].startswith("image pooling")
     plt.close(fig)
 
-    fig = plot_aspp_diagram(layers.ASPP(40, (3, 5)))
+    fig = plot_aspp_diagram(ASPP(40, (3, 5)))
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "features\n40 channels" in texts and "concat\n1024" in texts
     assert "3x3 conv, rate 5\n-> 256" in texts and any(t.startswith("image pooling") for t in texts)
     plt.close(fig)
-    fig = plot_aspp_diagram(layers.ASPPv2(40, 7, (2, 4)))
+    fig = plot_aspp_diagram(ASPPv2(40, 7, (2, 4)))
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "sum" in texts and "7 class scores" in texts and "3x3 conv, rate 4\n-> 7" in texts
     plt.close(fig)

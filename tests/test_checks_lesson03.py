@@ -4,13 +4,13 @@ hint, and odd inputs get a hint instead of a traceback."""
 import pytest
 import torch
 
-from dlcourse.backbones import MobileNetV3Large
 from dlcourse.checks import (
     check_bottleneck_params,
     check_downsampling_blocks,
     check_stage_dilations,
     check_stage_plan,
 )
+from dlcourse.mobilenet import MobileNetV3Large
 
 
 def test_check_bottleneck_params():
@@ -75,7 +75,7 @@ def test_check_stage_plan():
     result = check_stage_plan(plan_by_hand)
     assert (
         result.message
-        == "Correct! your plan matches dlcourse.backbones.ResNet for every output stride."
+        == "Correct! your plan matches dlcourse.resnet.ResNet for every output stride."
     )
 
     def new_dilation_first(output_stride, blocks):  # the MobileNet rule, wrong for ResNet

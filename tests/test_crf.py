@@ -1,83 +1,20 @@
-"""Tests of dlcourse.crf: the dense CRF (naive and lattice), its inputs, and CRF-as-RNN."""
+"""Tests of dlcourse.crf: the dense CRF (naive and lattice), its inputs, mean field, its explorer."""
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from dlcourse.crf import (
-    DEEPLAB_CRF_PARAMS,
-    CRFasRNN,
-    bilateral_features,
-    dense_crf,
-    gaussian_kernel,
-    make_filter,
-    mean_field,
-    potts,
-    reference_dense_crf,
-    simulated_probs,
-    spatial_features,
-)
+# one_thread: an autouse fixture, run on one CPU thread
+from crf_inputs import SMALL, blocky_image, one_thread, random_probs  # noqa: F401
 
-VOC = Path(__file__).resolve().parents[2] / "shared" / "data" / "voc2012-subset"
-VOC_IDS = ["2007_000039", "2007_000063", "2007_000121", "2007_000243"]
+from dlcourse.crf import DEEPLAB_CRF_PARAMS, dense_crf, mean_field, potts, simulated_probs
+from dlcourse.crf_kernels import make_filter
 
-
-def blocky_image(height: int, width: int, seed: int) -> torch.Tensor:
-    """A uint8 photo of coloured rectangles (4x4 blocks of random colour)."""
-    generator = torch.Generator().manual_seed(seed)
-    colours = torch.rand(1, 3, 4, 4, generator=generator) * 255
-    image = torch.nn.functional.interpolate(colours, size=(height, width), mode="nearest")
-    return image[0].permute(1, 2, 0).to(torch.uint8)
-
-
-def random_probs(
-    classes: int, height: int, width: int, seed: int, scale: float = 2.0
-) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.softmax(scale * torch.randn(classes, height, width, generator=generator), dim=0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run this module on one CPU thread: the lattice's many medium-sized tensor ops lose
-    more to thread synchronisation than they gain on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-SMALL = dict(w1=4.0, theta_alpha=8.0, theta_beta=20.0, w2=3.0, theta_gamma=2.0)
-
-
-# --- features and kernels ------------------------------------------------------------
-
-
-def test_features_are_positions_and_colours_over_their_thetas():
-    image = torch.tensor([[[0, 10, 20], [30, 40, 50]]], dtype=torch.uint8)  # 1 x 2 pixels
-    features = bilateral_features(image, theta_alpha=2.0, theta_beta=10.0)
-    expected = torch.tensor([[0.0, 0.0, 0.0, 1.0, 2.0], [0.5, 0.0, 3.0, 4.0, 5.0]])
-    torch.testing.assert_close(features, expected)
-    torch.testing.assert_close(
-        spatial_features(2, 2, 0.5), torch.tensor([[0.0, 0], [2, 0], [0, 2], [2, 2]])
-    )
-
-
-def test_gaussian_kernel_by_hand():
-    features = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
-    kernel = gaussian_kernel(features)
-    # exp(-|f_i - f_j|^2 / 2): distances^2 are 1, 4 and 5
-    expected = torch.tensor([[1.0, math.exp(-0.5), math.exp(-2.0)],
-                             [math.exp(-0.5), 1.0, math.exp(-2.5)],
-                             [math.exp(-2.0), math.exp(-2.5), 1.0]])  # fmt: skip
-    torch.testing.assert_close(kernel, expected)
+# --- mean field ----------------------------------------------------------------------
 
 
 def test_one_mean_field_step_by_hand():
@@ -111,7 +48,7 @@ def test_zero_iterations_or_zero_weights_return_the_input():
 def test_lattice_agrees_with_naive_on_small_images(seed):
     # Tolerance: the lattice replaces exp(-|f_i - f_j|^2 / 2) by interpolation on a
     # simplex grid plus a [1/2, 1, 1/2] blur. After the symmetric normalisation the
-    # kernels differ by a few percent (see test_lattice.py), which moves probabilities by
+    # kernels differ by a few percent (see test_lattice_fast.py), which moves probabilities by
     # about 0.01 on average (measured 0.004-0.011, worst pixel 0.2) and flips the label only
     # of pixels whose two best classes are nearly tied (measured 1-2.5%).
     image, probs = blocky_image(24, 32, seed), random_probs(4, 24, 32, seed)
@@ -228,68 +165,6 @@ def test_simulated_probs_is_a_blurry_noisy_distribution():
         simulated_probs(label, 5)
 
 
-# --- CRF-as-RNN ----------------------------------------------------------------------
-
-
-def test_crfasrnn_at_initialisation_is_dense_crf():
-    image, probs = blocky_image(12, 15, 4), random_probs(3, 12, 15, 4, scale=1.0)
-    layer = CRFasRNN(3, iterations=4, method="naive", **SMALL)
-    refined = layer(torch.log(probs)[None], image.permute(2, 0, 1)[None].float())
-    assert refined.shape == (1, 3, 12, 15)
-    expected = dense_crf(image, probs, 4, method="naive", **SMALL)
-    torch.testing.assert_close(torch.softmax(refined[0], dim=0), expected, rtol=1e-4, atol=1e-5)
-
-
-def test_crfasrnn_gradcheck():
-    torch.manual_seed(0)
-    layer = CRFasRNN(3, iterations=2, method="naive", w1=2.0, theta_alpha=3.0, theta_beta=40.0, w2=1.0,
-                     theta_gamma=1.5).double()  # fmt: skip
-    images = blocky_image(4, 5, 5).permute(2, 0, 1)[None].double()
-    logits = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: layer(x, images), (logits,), eps=1e-6, atol=1e-5)
-
-    def of_parameters(w1, w2, compat):
-        return torch.func.functional_call(layer, {"bilateral_weights": w1, "spatial_weights": w2, "compat": compat},
-                                          (logits.detach(), images))  # fmt: skip
-
-    eye = torch.eye(3, dtype=torch.float64)
-    params = ((2.0 * eye + 0.1).requires_grad_(), (1.0 * eye - 0.05).requires_grad_(),
-              potts(3, dtype=torch.float64).requires_grad_())  # fmt: skip
-    assert torch.autograd.gradcheck(of_parameters, params, eps=1e-6, atol=1e-5)
-
-
-def test_crfasrnn_lattice_backward_reaches_every_parameter():
-    layer = CRFasRNN(4, iterations=3, method="lattice", **SMALL)
-    images = torch.stack([blocky_image(16, 16, s) for s in (0, 1)]).permute(0, 3, 1, 2).float()
-    logits = torch.randn(2, 4, 16, 16, requires_grad=True)
-    out = layer(logits, images)
-    assert out.shape == (2, 4, 16, 16)
-    target = torch.randint(0, 4, (2, 16, 16))
-    torch.nn.functional.cross_entropy(out, target).backward()
-    for name, param in [("logits", logits), *layer.named_parameters()]:
-        assert param.grad is not None and float(param.grad.abs().sum()) > 0, name
-
-
-def test_crfasrnn_has_a_weight_matrix_per_kernel_and_batches_like_single_images():
-    # Zheng et al.'s layer mixes each kernel's messages with a learnable C x C matrix
-    # (initialised to w * I): at initialisation that is dense_crf's scalar weight.
-    layer = CRFasRNN(3, iterations=3, method="lattice", **SMALL)
-    assert layer.bilateral_weights.shape == (3, 3) and layer.spatial_weights.shape == (3, 3)
-    torch.testing.assert_close(layer.bilateral_weights.detach(), 4.0 * torch.eye(3))
-    with torch.no_grad():
-        layer.bilateral_weights[0, 1] = 1.5  # class 1's message now also pulls towards class 0
-    images = torch.stack([blocky_image(14, 17, s) for s in (2, 3, 4)]).permute(0, 3, 1, 2).float()
-    logits = torch.randn(3, 3, 14, 17, generator=torch.Generator().manual_seed(0))
-    batched = layer(logits, images)
-    for b in range(3):  # one lattice for the batch = one lattice per image (float rounding: 1e-5)
-        torch.testing.assert_close(
-            batched[b], layer(logits[b : b + 1], images[b : b + 1])[0], rtol=1e-5, atol=1e-5
-        )
-    naive = CRFasRNN(3, iterations=3, method="naive", **SMALL)
-    naive.load_state_dict(layer.state_dict())
-    assert float((naive(logits, images).argmax(1) == batched.argmax(1)).float().mean()) > 0.95
-
-
 def test_dense_crf_restores_torch_threads_also_after_an_error():
     image, probs = blocky_image(12, 14, 3), random_probs(3, 12, 14, 3)
     before = torch.get_num_threads()
@@ -309,96 +184,6 @@ def test_dense_crf_restores_torch_threads_also_after_an_error():
             dense_crf(image, probs, 4, workers=0)
     finally:
         torch.set_num_threads(before)
-
-
-def test_crfasrnn_bad_inputs():
-    layer = CRFasRNN(3)
-    with pytest.raises(ValueError, match="logits"):
-        layer(torch.zeros(1, 4, 5, 5), torch.zeros(1, 3, 5, 5))
-    with pytest.raises(ValueError, match="images"):
-        layer(torch.zeros(1, 3, 5, 5), torch.zeros(1, 3, 5, 6))
-    with pytest.raises(ValueError, match="num_classes"):
-        CRFasRNN(1)
-    with pytest.raises(ValueError, match="theta_alpha"):
-        CRFasRNN(3, theta_alpha=0)
-
-
-# --- agreement with the reference implementation (pydensecrf) -----------------------
-
-
-def _pydensecrf():
-    if os.environ.get("DLCOURSE_REQUIRE_PYDENSECRF") == "1":
-        import pydensecrf.densecrf as dcrf
-        import pydensecrf.utils as utils
-    else:
-        dcrf = pytest.importorskip("pydensecrf.densecrf")
-        utils = pytest.importorskip("pydensecrf.utils")
-    return dcrf, utils
-
-
-def reference(image: np.ndarray, probs: np.ndarray, iterations: int, params: dict) -> np.ndarray:
-    _pydensecrf()
-    return reference_dense_crf(np.array(image, order="C"), probs, iterations, **params)
-
-
-def test_reference_wrapper_says_how_to_install_pydensecrf(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "pydensecrf.densecrf", None)  # as if it were not installed
-    image, probs = blocky_image(6, 7, 0).numpy(), random_probs(3, 6, 7, 0).numpy()
-    with pytest.raises(ImportError, match="pip install pydensecrf2"):
-        reference_dense_crf(image, probs, 2)
-
-
-def real_photos():
-    from dlcourse.samples import sample_mask, sample_photo
-
-    photos = [("grace_hopper", sample_photo(), sample_mask())]
-    for image_id in VOC_IDS:
-        jpg, png = (
-            VOC / "JPEGImages" / f"{image_id}.jpg",
-            VOC / "SegmentationClass" / f"{image_id}.png",
-        )
-        if jpg.is_file() and png.is_file():
-            photos.append(
-                (image_id, np.array(Image.open(jpg).convert("RGB")), np.array(Image.open(png)))
-            )
-    return photos
-
-
-@pytest.mark.parametrize("preset", ["v1-largefov", "v2-resnet101"])
-def test_agreement_with_pydensecrf_on_real_photos(preset):
-    """Same labels as pydensecrf on at least 99.5% of the pixels of every photo.
-
-    Unaries: not the label itself but a simulated coarse network output
-    (:func:`dlcourse.crf.simulated_probs`): the label shifted by a few pixels, averaged
-    over 8x8 cells (output stride 8), with Gaussian noise on the logits and bilinear
-    upsampling, so that the CRF has blurry, partly wrong boundaries to fix.
-    """
-    _pydensecrf()
-    params = DEEPLAB_CRF_PARAMS[preset]
-    photos = real_photos() if preset == "v1-largefov" else real_photos()[:2]
-    if not VOC.is_dir():
-        assert len(photos) == 1  # the sample photo is always there
-    for name, image, label in photos:
-        probs = simulated_probs(label, 21).numpy()
-        expected = reference(image, probs, 10, params)
-        ours = dense_crf(image, probs, 10, method="lattice", **params)
-        agree = float((ours.argmax(0) == expected.argmax(0)).mean())
-        changed = float((expected.argmax(0) != probs.argmax(0)).mean())
-        assert agree >= 0.995, f"{name}: only {agree:.2%} of labels agree with pydensecrf"
-        assert changed > 0.001, f"{name}: the CRF changed almost nothing; the check would be empty"
-        np.testing.assert_allclose(ours, expected, atol=0.05)
-
-
-def test_agreement_with_pydensecrf_on_random_small_images():
-    _pydensecrf()
-    for seed in range(3):
-        image = blocky_image(37, 53, seed).numpy()
-        probs = random_probs(5, 37, 53, seed).numpy()
-        expected = reference(image, probs, 5, SMALL)
-        ours = dense_crf(image, probs, 5, method="lattice", **SMALL)
-        assert float((ours.argmax(0) == expected.argmax(0)).mean()) >= 0.995
 
 
 def test_lesson_naive_crf_is_the_package_naive_crf():
@@ -518,13 +303,3 @@ def test_live_crf_explorer_says_when_it_is_computing():
         and box.controls["theta_beta"].value == 5
     )
     assert "after 10 iterations" in box.live.titles.value  # the third panel's title, as HTML
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_crfasrnn_batch_on_cuda_matches_cpu():
-    layer = CRFasRNN(4, iterations=3, method="lattice", **SMALL)
-    images = torch.stack([blocky_image(30, 40, s) for s in range(4)]).permute(0, 3, 1, 2).float()
-    logits = torch.randn(4, 4, 30, 40, generator=torch.Generator().manual_seed(1))
-    cpu = layer(logits, images)
-    gpu = layer.cuda()(logits.cuda(), images.cuda())
-    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-4)

@@ -18,7 +18,7 @@ from dlcourse.family import (
     train_and_score,
     unaugmented,
 )
-from dlcourse.train import build_datasets
+from dlcourse.recipe import build_datasets
 
 
 def test_pareto_front_of_hand_made_points():

@@ -6,7 +6,7 @@ import torchvision
 from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 
-from dlcourse.features import FeatureGetter, out_channels
+from dlcourse.features import FeatureGetter, check_output_stride, out_channels
 
 
 def small_chain() -> list[nn.Module]:
@@ -64,6 +64,14 @@ def test_out_channels_reads_the_last_conv_or_batch_norm():
         out_channels(7)
 
 
+def test_check_output_stride_names_the_allowed_values():
+    assert check_output_stride(16) == 16
+    with pytest.raises(ValueError, match=r"output_stride=12 .*\(8, 16, 32\)"):
+        check_output_stride(12)
+    with pytest.raises(ValueError, match="output_stride=True"):
+        check_output_stride(True)
+
+
 def test_bad_return_layers_get_a_clear_error():
     with pytest.raises(ValueError, match=r"no layer named \['layer9'\].*'0', '1'"):
         FeatureGetter(small_chain(), {"layer9": "out"})
@@ -74,9 +82,10 @@ def test_bad_return_layers_get_a_clear_error():
 
 
 def test_lesson_05_feature_getter_is_the_package_one():
-    from dlcourse.backbones import MobileNetV3Large, resnet
     from dlcourse.env import project_root
+    from dlcourse.mobilenet import MobileNetV3Large
     from dlcourse.notebook_tools import notebook_definitions
+    from dlcourse.resnet import resnet
 
     lesson = notebook_definitions(project_root() / "notebooks" / "05_upsampling_and_decoder.ipynb")
     x = torch.randn(1, 3, 64, 64)

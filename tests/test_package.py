@@ -15,22 +15,28 @@ import dlcourse
 PACKAGE = Path(dlcourse.__file__).parent
 
 # Each module may import only modules of a lower level (see CONTRIBUTING.md):
-# env -> rf, viz, features -> layers -> backbones -> models; data, metrics -> train;
-# crf needs only torch; widgets sit on top; checks may import anything.
+# env -> rf, viz, features; layers, features -> aspp, resnet, mobilenet, vgg -> heads -> models;
+# data, metrics -> train; the CRF (crf*, lattice*) needs only torch and numpy; widgets sit
+# on top; checks may import anything.
 LEVELS = {
-    "env": 0, "voc": 0, "notebook_tools": 0, "crf": 0, "lattice": 0, "decoder_view": 0,
+    "env": 0, "voc": 0, "notebook_tools": 0, "lattice": 0, "decoder_view": 0, "layers": 0,
     "checkpoint": 0,
     "rf": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1, "weights": 1, "features": 1,
-    "samples": 2, "layers": 2, "data": 2, "rf_measure": 2, "taps": 2, "error_view": 2,
-    "optim": 2, "batches": 2,
-    "backbones": 3, "costs": 3, "masks": 3, "synthetic": 3, "transforms": 3,
-    "models": 4, "export": 4,
-    "inference": 5, "published": 5,
+    "lattice_structure": 1,
+    "samples": 2, "data": 2, "rf_measure": 2, "taps": 2, "error_view": 2,
+    "optim": 2, "batches": 2, "aspp": 2, "resnet": 2, "mobilenet": 2, "vgg": 2, "lattice_fast": 2,
+    "heads": 3, "crf_kernels": 3, "costs": 3, "masks": 3, "synthetic": 3, "transforms": 3,
+    "models": 4, "export": 4, "crf": 4,
+    "inference": 5, "published": 5, "crf_rnn": 5, "crf_reference": 5, "recipe": 5,
     "train": 6,
     "widgets": 7, "zoo": 7, "family": 7, "photo": 7,
     "checks": 8, "crf_view": 8, "stack_view": 8, "dilation_view": 8, "aspp_view": 8,
 }  # fmt: skip
-STANDALONE = {"crf": {"lattice"}, "lattice": set()}
+STANDALONE = {
+    "lattice": set(), "lattice_structure": {"lattice"}, "lattice_fast": {"lattice", "lattice_structure"},
+    "crf_kernels": {"lattice_fast"}, "crf": {"crf_kernels", "lattice_fast"},
+    "crf_rnn": {"crf", "crf_kernels"}, "crf_reference": {"crf", "crf_kernels"},
+}  # fmt: skip
 
 
 # A subpackage sits at its own level as a whole; inside it, the modules import only its

@@ -189,8 +189,8 @@ def test_positive_probe_layout():
 
 
 def test_deeplab_v1_model_receptive_field_matches_the_arithmetic_and_a_measurement():
-    from dlcourse.backbones import VGG16
-    from dlcourse.layers import LargeFOVHead
+    from dlcourse.heads import LargeFOVHead
+    from dlcourse.vgg import VGG16
 
     with torch.device("meta"):
         model = nn.Sequential(VGG16(output_stride=8).features, LargeFOVHead(512, 21))

@@ -18,7 +18,7 @@ def check_bottleneck_params(inplanes: int, planes: int, answer: int) -> CheckRes
     """Lesson 03: parameters of a ResNet bottleneck block (convs, BN, shortcut projection)."""
     from torch import nn
 
-    from dlcourse.backbones import Bottleneck
+    from dlcourse.resnet import Bottleneck
 
     downsample = None
     if inplanes != 4 * planes:
@@ -46,7 +46,7 @@ def check_stage_dilations(output_stride: int, answer) -> CheckResult:
     """Lesson 03: the dilation of each of the 3 blocks of ResNet-50's last stage."""
     import torch
 
-    from dlcourse.backbones import resnet
+    from dlcourse.resnet import resnet
 
     with torch.device("meta"):
         net = resnet(50, output_stride=output_stride)
@@ -76,7 +76,7 @@ def check_downsampling_blocks(answer) -> CheckResult:
     """
     import torch
 
-    from dlcourse.backbones import MobileNetV3Large
+    from dlcourse.mobilenet import MobileNetV3Large
 
     with torch.device("meta"):
         net = MobileNetV3Large(output_stride=32)
@@ -105,12 +105,12 @@ def check_stage_plan(plan_fn) -> CheckResult:
     ``blocks`` is the number of blocks in each of ResNet's four stages; the function
     returns three lists (stages 2, 3, 4) of ``(stride, dilation)`` pairs, one per block.
     The check runs it on stage sizes the lesson does not use (:data:`PLAN_BLOCKS`) and
-    compares with :class:`dlcourse.backbones.ResNet`.
+    compares with :class:`dlcourse.resnet.ResNet`.
     """
     return judge_function(
         plan_fn,
         _stage_plan_mistake,
-        "your plan matches dlcourse.backbones.ResNet for every output stride.",
+        "your plan matches dlcourse.resnet.ResNet for every output stride.",
     )
 
 
@@ -118,7 +118,7 @@ def _stage_plan_mistake(plan_fn) -> str | CheckResult | None:
     """The first stage plan ``plan_fn`` gets wrong, as a hint (the reminder for the template)."""
     import torch
 
-    from dlcourse.backbones import Bottleneck, ResNet
+    from dlcourse.resnet import Bottleneck, ResNet
 
     for blocks in PLAN_BLOCKS:
         for output_stride in (32, 16, 8):

@@ -61,7 +61,7 @@ def check_aspp_channels(
     num_rates: int, branch_channels: int, pooling: bool, answer: int
 ) -> CheckResult:
     """Lesson 04: channels that enter ASPP's 1x1 projection (the concatenated branches)."""
-    from dlcourse.layers import ASPP
+    from dlcourse.aspp import ASPP
 
     aspp = ASPP(8, tuple(range(1, num_rates + 1)), branch_channels, pooling=pooling)
     expected = aspp.project[0].in_channels

@@ -43,7 +43,7 @@ def check_transposed_output_size(
 
 def check_decoder_channels(answer: int) -> CheckResult:
     """Lesson 05: channels that enter the first 3x3 conv of the DeepLab-v3+ decoder."""
-    from dlcourse.layers import DeepLabV3PlusHead
+    from dlcourse.heads import DeepLabV3PlusHead
 
     expected = DeepLabV3PlusHead(2048, 256, 21).decoder[0][0].in_channels
     return judge(

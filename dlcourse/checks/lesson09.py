@@ -20,7 +20,7 @@ def check_bilateral_weight(
     """Lesson 09: the appearance kernel between two pixels ``(x, y, r, g, b)`` (without w1)."""
     import torch
 
-    from dlcourse.crf import gaussian_kernel
+    from dlcourse.crf_kernels import gaussian_kernel
 
     i, j = np.asarray(pixel_i, dtype=np.float64), np.asarray(pixel_j, dtype=np.float64)
     scale = np.array([theta_alpha] * 2 + [theta_beta] * 3, dtype=np.float64)
@@ -42,7 +42,8 @@ def check_mean_field_step(step_fn) -> CheckResult:
 
     ``unary`` is ``(N, C)``, ``kernel`` the ``(N, N)`` Gaussian kernel, ``w`` the weight;
     the kernel is normalised symmetrically and ``Q`` starts as ``softmax(-unary)``. The
-    expected update is :func:`dlcourse.crf.mean_field` with a :class:`dlcourse.crf.NaiveFilter`.
+    expected update is :func:`dlcourse.crf.mean_field` with a
+    :class:`dlcourse.crf_kernels.NaiveFilter`.
     """
     return judge_function(
         step_fn,
@@ -55,7 +56,8 @@ def _mean_field_step_mistake(step_fn) -> str | None:
     """What is wrong with ``step_fn``'s update on a fresh 12-pixel problem, as a hint."""
     import torch
 
-    from dlcourse.crf import NaiveFilter, gaussian_kernel, mean_field
+    from dlcourse.crf import mean_field
+    from dlcourse.crf_kernels import NaiveFilter, gaussian_kernel
 
     generator = torch.Generator().manual_seed(9)
     features = torch.rand(12, 2, generator=generator) * 3
@@ -92,7 +94,7 @@ def _mean_field_problems():
     """Fresh problems for :func:`check_mean_field_update`: sizes and values the lesson never shows."""
     import torch
 
-    from dlcourse.crf import gaussian_kernel
+    from dlcourse.crf_kernels import gaussian_kernel
 
     generator = torch.Generator().manual_seed(2011)
     for pixels, classes in ((7, 3), (15, 4), (11, 6)):
