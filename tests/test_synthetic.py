@@ -17,13 +17,6 @@ from dlcourse.synthetic import (
 )
 
 
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    return make_synthetic(
-        tmp_path_factory.mktemp("syn") / "set", n_train=12, n_val=4, size=48, seed=3
-    )
-
-
 def test_make_synthetic_layout_and_determinism(tmp_path, synthetic):
     assert (synthetic / "ImageSets/Segmentation/train.txt").read_text().split() == [
         f"syn_{i:05d}" for i in range(12)

@@ -9,7 +9,6 @@ from torchvision.transforms import v2
 
 from dlcourse import transforms
 from dlcourse.data import IMAGENET_MEAN, IMAGENET_STD, VOCDataset
-from dlcourse.synthetic import make_synthetic
 from dlcourse.transforms import (
     RandomScale,
     eval_transforms,
@@ -17,13 +16,6 @@ from dlcourse.transforms import (
     pad_collate,
     train_transforms,
 )
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    return make_synthetic(
-        tmp_path_factory.mktemp("syn") / "set", n_train=12, n_val=4, size=48, seed=3
-    )
 
 
 def test_train_transforms_shapes_values_and_padding(synthetic):
