@@ -33,6 +33,8 @@ def test_presets_hold_the_published_recipe():
     fast = preset("fast")
     # offline, and on whatever device there is (a GPU when present)
     assert fast.data == "synthetic" and fast.device is None and fast.weights_backbone is None
+    # make_synthetic's advice: no rescaling, and the crop is the whole picture (flips only)
+    assert fast.scale_range == (1.0, 1.0) and fast.crop_size == fast.synthetic["size"]
     assert set(PRESETS) == {"fast", "colab", "full"}
 
 
