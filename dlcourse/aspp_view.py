@@ -17,7 +17,7 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from dlcourse import widgets
+from dlcourse import frames, widgets
 from dlcourse.taps import aspp_taps
 from dlcourse.viz import to_numpy_image
 
@@ -52,8 +52,8 @@ def aspp_canvas(
     ax.add_patch(
         Rectangle((-far, -far), 2 * far + width, 2 * far + height, color="0.85", zorder=-2)
     )
-    scale = widgets.axes_pixels(ax)[1] / (1.3 * height)  # the photo's share of the smallest view
-    ax.imshow(widgets.shrink_photo(photo, scale), interpolation="nearest",
+    scale = frames.axes_pixels(ax)[1] / (1.3 * height)  # the photo's share of the smallest view
+    ax.imshow(frames.shrink_photo(photo, scale), interpolation="nearest",
               extent=(-0.5, width - 0.5, height - 0.5, -0.5), zorder=0)  # fmt: skip
     return fig
 
@@ -85,9 +85,9 @@ def draw_aspp(
     margin = max(s, int(0.05 * max(height, width)))  # a band of the zero padding around it all
     top, left = min(r for r, _ in reach) - margin, min(c for _, c in reach) - margin
     bottom, right = max(r for r, _ in reach) + margin, max(c for _, c in reach) + margin
-    widgets.clear_frame(fig)
+    frames.clear_frame(fig)
     ax = fig.axes[0]
-    panel_width, panel_height = widgets.axes_pixels(ax)
+    panel_width, panel_height = frames.axes_pixels(ax)
     per_pixel = min(
         panel_width / (right - left), panel_height / (bottom - top)
     )  # screen px per photo px
@@ -132,7 +132,7 @@ def draw_aspp(
                                             height + 2 * frame, fill=False, edgecolor=colors[6],
                                             linewidth=3.5, zorder=4,
                                             label="image pooling:\nthe whole image (tinted, framed)")))  # fmt: skip
-    widgets.tag_frame(fig, *drawn)
+    frames.tag_frame(fig, *drawn)
     ax.set_title(f"ASPP at output stride {s}: {-(-height // s)}x{-(-width // s)} feature cells "
                  f"of {s}x{s} px\non a {height}x{width} photo; dashed: taps in the zero padding",
                  fontsize=9, y=1.0)  # fmt: skip
@@ -189,7 +189,7 @@ def aspp_explorer(image: np.ndarray | None = None, *, interactive: bool | None =
     """
     import ipywidgets as w
 
-    photo = widgets.explorer_photo(image)
+    photo = frames.explorer_photo(image)
     controls = widgets.make_controls({
         **{f"rate{i}": w.IntSlider(value=rate, min=1, max=36, description=f"rate {i}") for i, rate in ((1, 6), (2, 12), (3, 18))},
         "output_stride": w.Dropdown(options=[8, 16, 32], value=16, description="output stride"),

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from dlcourse import widgets
+from dlcourse import frames, widgets
 from dlcourse.rf import effective_kernel
 from dlcourse.taps import footprint
 from dlcourse.viz import to_numpy_image
@@ -43,9 +43,9 @@ def dilation_canvas(
     fig.subplots_adjust(
         left=0.01, right=0.9, bottom=0.02, top=0.87 if room_for_text else 0.98, wspace=0.04
     )
-    panel_width, panel_height = widgets.axes_pixels(ax_photo)
+    panel_width, panel_height = frames.axes_pixels(ax_photo)
     scale = min(panel_width / width, panel_height / height)
-    ax_photo.imshow(widgets.shrink_photo(photo, scale), interpolation="nearest",
+    ax_photo.imshow(frames.shrink_photo(photo, scale), interpolation="nearest",
                     extent=(-0.5, width - 0.5, height - 0.5, -0.5))  # fmt: skip
     ax_photo.set_xlim(-0.5, width - 0.5)
     ax_photo.set_ylim(height - 0.5, -0.5)
@@ -96,10 +96,10 @@ def draw_dilation(
     ys, xs = np.nonzero(counts)
     paths = counts[ys, xs]
     ys, xs = ys - half + row, xs - half + col
-    widgets.clear_frame(fig)
+    frames.clear_frame(fig)
     ax_photo, ax_zoom = fig.axes[:2]
     box = {"fill": False, "edgecolor": "deepskyblue", "linewidth": 1.5}
-    widgets.tag_frame(fig, ax_photo.add_patch(Rectangle((col - half - 0.5, row - half - 0.5), rf, rf, **box)),
+    frames.tag_frame(fig, ax_photo.add_patch(Rectangle((col - half - 0.5, row - half - 0.5), rf, rf, **box)),
                       ax_photo.scatter(xs, ys, s=4, color="red", marker="s", linewidths=0))  # fmt: skip
     larger = " (larger than the photo)" if rf > min(height, width) else ""
     ax_photo.set_title(f"{len(rates)} x conv {kernel}x{kernel}, dilation {_rates_text(rates)}\n"
@@ -111,7 +111,7 @@ def draw_dilation(
     left = int(np.clip(col - view // 2, 0, max(0, width - view)))
     crop = photo[top : top + view, left : left + view]
     bottom, right = top + crop.shape[0] - 0.5, left + crop.shape[1] - 0.5
-    widgets.tag_frame(fig, ax_zoom.imshow(crop, interpolation="nearest", alpha=0.55,
+    frames.tag_frame(fig, ax_zoom.imshow(crop, interpolation="nearest", alpha=0.55,
                                      extent=(left - 0.5, right, bottom, top - 0.5)),
                       ax_zoom.add_patch(Rectangle((col - half - 0.5, row - half - 0.5), rf, rf, **box)))  # fmt: skip
     cell = 72.0 * fig.get_size_inches()[1] * 0.8 / view  # points per input pixel on screen
@@ -122,7 +122,7 @@ def draw_dilation(
         dots = ax_zoom.scatter(xs, ys, color="red", **style)
     else:
         dots = ax_zoom.scatter(xs, ys, c=paths, cmap="autumn_r", vmin=1, vmax=most, **style)
-    widgets.tag_frame(fig, dots)
+    frames.tag_frame(fig, dots)
     ax_zoom.set_xlim(left - 0.5, right)
     ax_zoom.set_ylim(bottom, top - 0.5)
     one_path = ", one path each" if most == 1 else ""
@@ -208,7 +208,7 @@ def dilation_explorer(image: np.ndarray | None = None, *, interactive: bool | No
     """
     import ipywidgets as w
 
-    photo = widgets.explorer_photo(image)
+    photo = frames.explorer_photo(image)
     controls = widgets.make_controls({
         "kernel": w.IntSlider(value=3, min=1, max=7, step=2, description="kernel size"),
         "dilation": w.IntSlider(value=1, min=1, max=24, description="dilation"),

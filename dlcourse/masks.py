@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dlcourse.data import IMAGE_SUFFIXES, colors_to_labels, load_classes
+from dlcourse.files import IMAGE_SUFFIXES, colors_to_labels, load_classes
 from dlcourse.voc import VOC_PALETTE, VOID_INDEX
 
 INDEX_MODES = ("P", "L", "I", "I;16")
@@ -113,7 +113,7 @@ def _classes(root: Path, num_classes: int | None, classes_file: str):
     if num_classes is None:
         raise ValueError(
             f"inspect_masks: {path} does not exist, so give num_classes= "
-            "(or write the file with dlcourse.data.write_classes)"
+            "(or write the file with dlcourse.files.write_classes)"
         )
     return num_classes, VOC_PALETTE[:num_classes], VOID_INDEX, False
 
@@ -197,7 +197,7 @@ def _problem(kind: str, names: list[str], k: int, void: int) -> Problem:
                           "export the mask at the image's exact size; never resize masks "
                           "with interpolation (use nearest neighbour)"),
         "rgb masks": ("these masks are RGB colours, and there is no classes file to map them",
-                      "write classes.json with each class's colour (dlcourse.data.write_classes), "
+                      "write classes.json with each class's colour (dlcourse.files.write_classes), "
                       "or convert them with remap_masks"),
         "unknown colours": ("these RGB masks hold colours that no class in classes.json has",
                             "add the colours to classes.json or repaint them"),

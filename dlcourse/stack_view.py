@@ -17,7 +17,7 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dlcourse import widgets
+from dlcourse import frames, widgets
 from dlcourse.rf import receptive_fields
 from dlcourse.taps import stack_support
 
@@ -80,7 +80,7 @@ def draw_stack(
         rf = history[level]
         return index * rf.jump + (rf.size - 1) / 2
 
-    widgets.clear_frame(fig)
+    frames.clear_frame(fig)
     ax = fig.axes[0]
     segments, dashed, drawn = [], [], []
     for level in range(len(chain) + 1):
@@ -113,7 +113,7 @@ def draw_stack(
     )
     drawn.append(ax.add_collection(LineCollection(dashed, colors="0.45", linewidths=0.6,
                                                   linestyles="--", zorder=2), autolim=False))  # fmt: skip
-    widgets.tag_frame(fig, *drawn)
+    frames.tag_frame(fig, *drawn)
     ax.set_xlim(-0.5 - 0.02 * total, total - 0.5 + 0.02 * total)
     ax.set_ylim(-0.6, fig.levels - 0.4)
     names = ["input", *[f"layer {i}" for i in range(1, len(layers) + 1)]]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from dlcourse.data import write_classes
+from dlcourse.files import write_classes
 from dlcourse.voc import VOID_INDEX, voc_colormap
 
 SYNTHETIC_CLASSES: tuple[str, ...] = (

@@ -5,8 +5,8 @@ mixed precision (bf16, or fp16 with a gradient scaler), channels_last, gradient
 accumulation over the seeded batches of :mod:`dlcourse.batches`, a progress bar,
 periodic evaluation, the atomic checkpoints of :mod:`dlcourse.checkpoint` with exact
 resume, and DistributedDataParallel when started by ``torchrun``. The rest of the
-module draws the curves and runs the command line; :mod:`dlcourse.recipe` turns
-settings into datasets and a model.
+module draws the curves; :mod:`dlcourse.cli` is the command line (``python -m
+dlcourse.train``) and :mod:`dlcourse.recipe` turns settings into datasets and a model.
 
 Used in: 07, 08, 10.
 """
@@ -35,17 +35,9 @@ from dlcourse.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from dlcourse.config import (
-    PRESET_SUMMARIES,
-    PRESETS,
-    TrainConfig,
-    load_config,
-    parse_overrides,
-    read_config_file,
-)
+from dlcourse.config import TrainConfig
 from dlcourse.env import get_device
 from dlcourse.optim import amp_dtype, make_optimizer, make_scheduler, segmentation_loss
-from dlcourse.recipe import build_datasets, build_model_for
 
 # ---- batch norm across processes ---------------------------------------------------------
 
@@ -68,7 +60,8 @@ def convert_sync_batchnorm(model: nn.Module) -> nn.Module:
 # ---- the loop ----------------------------------------------------------------------------
 
 
-def _rank_world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes: ``(0, 1)`` outside ``torchrun``."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -148,7 +141,7 @@ class _Run:
 
     def __init__(self, model: nn.Module, cfg: TrainConfig) -> None:
         self.model, self.cfg = model, cfg
-        self.rank, self.world = _rank_world()
+        self.rank, self.world = rank_and_world()
         device = get_device(cfg.device)
         if device.type == "cuda" and self.world > 1:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.rank)))
@@ -242,7 +235,7 @@ def _scalars(scores: Mapping[str, Any]) -> dict[str, float]:
             or (isinstance(v, Tensor) and v.numel() == 1)}  # fmt: skip
 
 
-# ---- curves and the command line ---------------------------------------------------------
+# ---- curves ------------------------------------------------------------------------------
 
 
 def plot_history(history: Mapping[str, list], smooth: int = 10, axes: Sequence | None = None):
@@ -265,96 +258,7 @@ def plot_history(history: Mapping[str, list], smooth: int = 10, axes: Sequence |
     return axes[0].figure
 
 
-def _one_line(error: BaseException) -> str:
-    """The message of ``error`` as one line; a DataLoader worker's traceback is cut away."""
-    text = str(error).strip()
-    if "Original Traceback" in text:  # re-raised from a worker: keep the original last line
-        text = text.splitlines()[-1].split(": ", 1)[-1]
-    if isinstance(error, KeyError | FileNotFoundError) and text[:1] in "'\"" and text[-1:] in "'\"":
-        text = text[1:-1]
-    return " ".join(text.split())
+if __name__ == "__main__":  # python -m dlcourse.train: the command line of dlcourse.cli
+    from dlcourse.cli import main
 
-
-def _parser():
-    import argparse
-
-    presets = "\n".join(f"  {name:<6} {line}" for name, line in PRESET_SUMMARIES.items())
-    parser = argparse.ArgumentParser(
-        prog="python -m dlcourse.train",
-        description="Train a DeepLab model (dlcourse).",
-        epilog=f"presets:\n{presets}\n\nexample: python -m dlcourse.train --preset colab "
-        "--data ~/data/VOCdevkit/VOC2012 --out runs/colab --set weights_backbone=null",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
-                        help="starting settings (see below; default: fast)")  # fmt: skip
-    parser.add_argument("--out", required=True, type=Path, help="folder for checkpoints")
-    parser.add_argument("--data", help="VOC-layout folder (holding JPEGImages/), or 'synthetic'")
-    parser.add_argument("--model", help="a name from dlcourse.models.list_models()")
-    parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
-    parser.add_argument("--config", type=Path, help="JSON file of settings over the preset")
-    parser.add_argument("--set", nargs="*", default=[], action="extend", metavar="KEY=VALUE",
-                        help="settings over everything else, e.g. steps=500 amp=bf16 "
-                        "weights_backbone=null")  # fmt: skip
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
-
-
-def _run(args) -> int:
-    from dlcourse.env import seed_everything
-
-    settings = load_config(args.preset).to_dict()
-    if args.config is not None:  # the file's settings (or its own preset) win over --preset
-        settings.update(read_config_file(args.config))
-    flags = {"data": args.data, "model": args.model}
-    settings.update({k: v for k, v in flags.items() if v is not None})
-    cfg = load_config(settings, parse_overrides(args.set))
-    if args.resume is not None and not Path(args.resume).is_file():
-        raise FileNotFoundError(f"--resume {args.resume}: no such checkpoint; pass the "
-                                f"{CHECKPOINT_NAME} a run wrote under its --out folder")  # fmt: skip
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        cuda = torch.cuda.is_available() and cfg.device != "cpu"
-        if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if cuda else "gloo")
-    seed_everything(cfg.seed)
-    train_set, val_set = build_datasets(cfg, args.out)
-    model = build_model_for(cfg)
-    history = fit(model, train_set, cfg, val_set=val_set, out_dir=args.out, resume=args.resume,
-                  progress=not args.no_progress)  # fmt: skip
-    if _rank_world()[0] == 0:
-        final = history["eval"][-1] if history["eval"] else {}
-        print(f"done: {history['step'][-1] if history['step'] else 0} steps, "
-              f"last loss {history['loss'][-1]:.4f}, "
-              f"val mIoU {final.get('miou', float('nan')):.4f}, "
-              f"checkpoint {args.out / CHECKPOINT_NAME}")  # fmt: skip
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dlcourse.train --preset fast --out runs/fast``; see ``--help``.
-
-    A mistake of the user's (a missing folder or split, an unknown setting, weights
-    that cannot be downloaded, a bad mask value, a diverging loss) prints one
-    ``error: ...`` line that says what to do, and returns 2; no traceback.
-    """
-    import sys
-
-    from dlcourse.weights import WeightsUnavailable
-
-    args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, WeightsUnavailable,
-            FloatingPointError) as error:  # fmt: skip
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -47,11 +47,30 @@ def figure_texts(fig) -> str:
 
 
 def frame_pixels(fig) -> np.ndarray:
-    """The RGB pixels of ``fig`` as an explorer sends it (:func:`dlcourse.widgets.figure_png`)."""
+    """The RGB pixels of ``fig`` as an explorer sends it (:func:`dlcourse.frames.figure_png`)."""
     import io
 
     from PIL import Image
 
-    from dlcourse.widgets import figure_png
+    from dlcourse.frames import figure_png
 
     return np.asarray(Image.open(io.BytesIO(figure_png(fig))).convert("RGB"))
+
+
+def two_panel_figure():
+    """A 200 x 100 px figure of two panels with titles, one holding a two-entry legend."""
+    from matplotlib import pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(4, 2), dpi=50)
+    fig.subplots_adjust(left=0.0, right=1.0, wspace=0.0)
+    left.set_title("photo\nRF 13x13")
+    right.set_title("zoom")
+    right.add_patch(
+        Rectangle((0, 0), 0.5, 0.5, facecolor="#ff0000", edgecolor="#0000ff", label="rate 6")
+    )
+    right.add_patch(
+        Rectangle((0.5, 0.5), 0.2, 0.2, fill=False, edgecolor="#00ff00", label="image\npooling")
+    )
+    right.legend()
+    return fig

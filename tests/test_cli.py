@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcourse import train as T
-from dlcourse import weights
+from dlcourse import cli, weights
 from dlcourse.checkpoint import load_checkpoint
 from dlcourse.viz import VOC_PALETTE
 
@@ -76,7 +75,7 @@ def assert_one_error_line(capsys, *needles: str) -> str:
 def test_presets_train_two_steps_on_official_splits(tmp_path, name, capsys):
     voc = make_voc(tmp_path / "VOC2012")
     out = tmp_path / "run"
-    code = T.main(["--preset", name, "--data", str(voc), "--out", str(out), "--no-progress",
+    code = cli.main(["--preset", name, "--data", str(voc), "--out", str(out), "--no-progress",
                    "--set", "weights_backbone=null", *SMALL])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert "done: 2 steps" in capsys.readouterr().out
@@ -103,7 +102,7 @@ def test_colab_preset_on_real_voc_photos_laid_out_as_the_official_archive(tmp_pa
     # only the official names: train, val, trainval (the subset's ids are all from train)
     for split, members in {"train": ids[:8], "val": ids[8:12], "trainval": ids[:12]}.items():
         (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(members) + "\n")
-    code = T.main(["--preset", "colab", "--data", str(voc), "--out", str(tmp_path / "run"),
+    code = cli.main(["--preset", "colab", "--data", str(voc), "--out", str(tmp_path / "run"),
                    "--no-progress", "--set", "weights_backbone=null", *SMALL])  # fmt: skip
     assert code == 0, capsys.readouterr().err
 
@@ -119,7 +118,7 @@ def test_offline_colab_preset_fails_with_one_line_naming_the_weights(tmp_path, m
     url = f"http://127.0.0.1:{closed_port()}/models/resnet50-0676ba61.pth"
     monkeypatch.setitem(weights.WEIGHTS, "resnet50", url)
     voc = make_voc(tmp_path / "VOC2012")
-    code = T.main(["--preset", "colab", "--data", str(voc), "--out", str(tmp_path / "run"),
+    code = cli.main(["--preset", "colab", "--data", str(voc), "--out", str(tmp_path / "run"),
                    "--no-progress", "--set", *SMALL])  # fmt: skip
     assert code == 2
     assert_one_error_line(capsys, "resnet50-0676ba61.pth", url, "weights_backbone=null")
@@ -142,14 +141,14 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
           "weights_backbone=null"], "subset"),
     ]  # fmt: skip
     for args, needle in cases:
-        assert T.main([*args, "--no-progress"]) == 2, args
+        assert cli.main([*args, "--no-progress"]) == 2, args
         assert_one_error_line(capsys, needle)
 
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_bad_mask_value_is_one_line_even_from_a_worker(tmp_path, capsys, workers):
     voc = make_voc(tmp_path / "VOC2012", bad_value=40)
-    code = T.main(["--preset", "colab", "--data", str(voc), "--out", str(tmp_path / "run"),
+    code = cli.main(["--preset", "colab", "--data", str(voc), "--out", str(tmp_path / "run"),
                    "--no-progress", "--set", "weights_backbone=null", *SMALL,
                    f"num_workers={workers}"])  # fmt: skip
     assert code == 2
@@ -172,3 +171,25 @@ def test_help_gives_each_preset_in_one_line():
     for name in ("fast", "colab", "full"):
         (line,) = [line for line in lines if line.startswith(f"  {name} ")]
         assert "needs" in line and ("min" in line or "hours" in line or "not yet measured" in line)
+
+
+def test_command_line_trains_writes_and_resumes(tmp_path, capsys):
+    tiny = ['synthetic={"n_train": 4, "n_val": 2, "size": 32, "seed": 0}', "crop_size=32",
+            "batch_size=2", "warmup_steps=0", "eval_every=0", "checkpoint_every=0"]  # fmt: skip
+    out = tmp_path / "run"
+    first = ["--preset", "fast", "--out", str(out), "--no-progress", "--set", "steps=2", *tiny]
+    assert cli.main(first) == 0
+    assert "done: 2 steps" in capsys.readouterr().out
+    state = load_checkpoint(out / "last.pt")
+    assert state["step"] == 2 and state["config"]["model"] == "deeplabv3_resnet18"
+    assert (out / "synthetic" / "ImageSets" / "Segmentation" / "train.txt").is_file()
+    args = ["--out", str(out), "--resume", str(out / "last.pt"), "--no-progress"]
+    assert cli.main([*args, "--set", "steps=3", *tiny]) == 0
+    assert load_checkpoint(out / "last.pt")["step"] == 3
+    assert cli.main(["--preset", "colab", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "error: TrainConfig.data is empty: pass --data" in capsys.readouterr().err
+
+
+def test_command_line_help_names_the_presets():
+    result = run_cli("--help")
+    assert result.returncode == 0 and "--preset {colab,fast,full}" in result.stdout

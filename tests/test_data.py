@@ -12,19 +12,11 @@ from PIL import Image
 from torchvision import tv_tensors
 
 from dlcourse import data
-from dlcourse.data import (
-    FolderDataset,
-    VOCDataset,
-    class_frequencies,
-    colors_to_labels,
-    read_image,
-    read_mask,
-    select_ids,
-    write_classes,
-)
+from dlcourse.data import FolderDataset, VOCDataset, class_frequencies, select_ids
+from dlcourse.files import write_classes
 from dlcourse.synthetic import make_synthetic
 from dlcourse.transforms import RandomScale, make_loader, train_transforms
-from dlcourse.viz import VOC_PALETTE, VOID_COLOR, voc_colormap
+from dlcourse.viz import VOID_COLOR, voc_colormap
 
 VOC_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "voc2012-subset"
 needs_voc = pytest.mark.skipif(not VOC_SUBSET.is_dir(), reason="the VOC 2012 subset is not here")
@@ -149,10 +141,6 @@ def test_bad_files_name_the_file(tmp_path):
         dataset[2]
     # an RGB mask is read through the class colours: (128, 0, 0) is class 1
     assert set(dataset[3][1].unique().tolist()) == {1}
-    with pytest.raises(ValueError, match=r"d\.png is a RGB image"):
-        read_mask(root / "SegmentationClass" / "d.png")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        read_image(root / "missing.jpg")
 
 
 def test_train_aug_reads_segmentation_class_aug(tmp_path):
@@ -210,8 +198,6 @@ def test_folder_dataset_errors(tmp_path):
     (root / "classes.json").write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         FolderDataset(root)
-    with pytest.raises(ValueError, match=r"colours \[\(1, 2, 3\)\] are not in the class colours"):
-        colors_to_labels(np.array([[[1, 2, 3]]], dtype=np.uint8), VOC_PALETTE)
 
 
 def test_class_frequencies_match_bincount(synthetic):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcourse.data import FolderDataset, write_classes
+from dlcourse.data import FolderDataset
+from dlcourse.files import write_classes
 from dlcourse.masks import inspect_masks, remap_masks
 
 

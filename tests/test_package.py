@@ -16,20 +16,20 @@ PACKAGE = Path(dlcourse.__file__).parent
 
 # Each module may import only modules of a lower level (see CONTRIBUTING.md):
 # env -> rf, viz, features; layers, features -> aspp, resnet, mobilenet, vgg -> heads -> models;
-# data, metrics -> train; the CRF (crf*, lattice*) needs only torch and numpy; widgets sit
+# data, metrics -> train -> cli; the CRF (crf*, lattice*) needs only torch and numpy; widgets sit
 # on top; checks may import anything.
 LEVELS = {
     "env": 0, "voc": 0, "notebook_tools": 0, "lattice": 0, "decoder_view": 0, "layers": 0,
     "checkpoint": 0,
-    "rf": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1, "weights": 1, "features": 1,
+    "rf": 1, "files": 1, "viz": 1, "metrics": 1, "download": 1, "config": 1, "weights": 1, "features": 1,
     "lattice_structure": 1,
     "samples": 2, "data": 2, "rf_measure": 2, "taps": 2, "error_view": 2,
     "optim": 2, "batches": 2, "aspp": 2, "resnet": 2, "mobilenet": 2, "vgg": 2, "lattice_fast": 2,
-    "heads": 3, "crf_kernels": 3, "costs": 3, "masks": 3, "synthetic": 3, "transforms": 3,
+    "heads": 3, "frames": 3, "crf_kernels": 3, "costs": 3, "masks": 3, "synthetic": 3, "transforms": 3,
     "models": 4, "export": 4, "crf": 4,
     "inference": 5, "published": 5, "crf_rnn": 5, "crf_reference": 5, "recipe": 5,
     "train": 6,
-    "widgets": 7, "zoo": 7, "family": 7, "photo": 7,
+    "cli": 7, "widgets": 7, "zoo": 7, "family": 7, "photo": 7,
     "checks": 8, "crf_view": 8, "stack_view": 8, "dilation_view": 8, "aspp_view": 8,
 }  # fmt: skip
 STANDALONE = {
@@ -68,12 +68,23 @@ def level(name: str) -> int:
     return LEVELS[name.split(".")[0]]
 
 
+def _is_main_guard(statement: ast.stmt) -> bool:
+    """Whether a top-level statement is ``if __name__ == "__main__": ...``."""
+    test = getattr(statement, "test", None)
+    return (isinstance(statement, ast.If) and isinstance(test, ast.Compare)
+            and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and [getattr(c, "value", None) for c in test.comparators] == ["__main__"])  # fmt: skip
+
+
 def imported_course_modules(name: str) -> set[str]:
     """Modules of dlcourse (dotted names) imported by module ``name``, at any depth of its file."""
     modules = set(package_modules())
     package = name if module_path(name).name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(module_path(name).read_text())):
+    # the script guard (``if __name__ == "__main__":``) runs only under ``python -m``: an
+    # entry point may hand over to a module above it there (train -> cli)
+    body = [s for s in ast.parse(module_path(name).read_text()).body if not _is_main_guard(s)]
+    for node in (n for statement in body for n in ast.walk(statement)):
         if isinstance(node, ast.ImportFrom):
             if node.level:  # relative: from its own package (level 1) or above
                 base = package.split(".") if package else []
@@ -100,6 +111,9 @@ def test_module_discovery_sees_the_subpackages():
     assert {"rf", "checks", "checks.core", "checks.lesson00", "checks.lesson10"} <= set(names)
     assert imported_course_modules("checks.lesson01") >= {"checks.core", "rf"}
     assert "checks.lesson09" in imported_course_modules("checks")
+    # python -m dlcourse.train hands over to the command line only under its script guard
+    assert "cli" not in imported_course_modules("train")
+    assert "train" in imported_course_modules("cli")
 
 
 def test_every_module_has_a_level():

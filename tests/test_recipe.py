@@ -39,7 +39,7 @@ def test_build_model_for_passes_the_backbone_settings(tmp_path):
 def _own_folder(root, n):
     from PIL import Image
 
-    from dlcourse.data import write_classes
+    from dlcourse.files import write_classes
 
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dlcourse.data import VOCDataset, load_classes
+from dlcourse.data import VOCDataset
+from dlcourse.files import load_classes
 from dlcourse.synthetic import (
     SYNTHETIC_CLASSES,
     SYNTHETIC_PALETTE,

@@ -190,31 +190,6 @@ def test_resume_into_a_longer_schedule(tmp_path):
     assert history["lr"][4:] == pytest.approx([0.05 * schedule(s) for s in range(4, 8)])
 
 
-def test_command_line_trains_writes_and_resumes(tmp_path, capsys):
-    tiny = ['synthetic={"n_train": 4, "n_val": 2, "size": 32, "seed": 0}', "crop_size=32",
-            "batch_size=2", "warmup_steps=0", "eval_every=0", "checkpoint_every=0"]  # fmt: skip
-    out = tmp_path / "run"
-    assert (
-        T.main(["--preset", "fast", "--out", str(out), "--no-progress", "--set", "steps=2", *tiny])
-        == 0
-    )
-    assert "done: 2 steps" in capsys.readouterr().out
-    state = load_checkpoint(out / "last.pt")
-    assert state["step"] == 2 and state["config"]["model"] == "deeplabv3_resnet18"
-    assert (out / "synthetic" / "ImageSets" / "Segmentation" / "train.txt").is_file()
-    args = ["--out", str(out), "--resume", str(out / "last.pt"), "--no-progress"]
-    assert T.main([*args, "--set", "steps=3", *tiny]) == 0
-    assert load_checkpoint(out / "last.pt")["step"] == 3
-    assert T.main(["--preset", "colab", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
-    assert "error: TrainConfig.data is empty: pass --data" in capsys.readouterr().err
-
-
-def test_command_line_help_names_the_presets():
-    result = subprocess.run([sys.executable, "-m", "dlcourse.train", "--help"],
-                            capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
-    assert result.returncode == 0 and "--preset {colab,fast,full}" in result.stdout
-
-
 # ---- batch norm across processes, the lessons' model ------------------------------------
 
 

@@ -1,4 +1,7 @@
-"""The explorer framework (dlcourse.widgets): controls, the generic wrapper, live figures, ipywidgets 7.7 and 8."""
+"""The explorer framework (dlcourse.widgets): controls, the generic wrapper, live figures, ipywidgets 7.7 and 8.
+
+The pieces of a frame (bytes, titles and legends as HTML) are tested in test_frames.py.
+"""
 
 import io
 import json
@@ -12,22 +15,13 @@ import matplotlib
 import matplotlib.text
 import numpy as np
 import pytest
+from helpers import two_panel_figure
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 from PIL import Image
 
 from dlcourse import widgets
-from dlcourse.widgets import (
-    LiveFigure,
-    explore,
-    figure_png,
-    legends_html,
-    live_explorer,
-    make_controls,
-    shrink_photo,
-    titles_html,
-)
+from dlcourse.widgets import LiveFigure, explore, live_explorer, make_controls
 
 matplotlib.use("Agg")
 ipywidgets = pytest.importorskip("ipywidgets")
@@ -108,47 +102,8 @@ def test_explore_widgets_redraw():
     assert plt.get_fignums() == []  # every drawn figure was closed
 
 
-def _two_panels() -> Figure:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(4, 2), dpi=50)
-    fig.subplots_adjust(left=0.0, right=1.0, wspace=0.0)
-    left.set_title("photo\nRF 13x13")
-    right.set_title("zoom")
-    right.add_patch(
-        Rectangle((0, 0), 0.5, 0.5, facecolor="#ff0000", edgecolor="#0000ff", label="rate 6")
-    )
-    right.add_patch(
-        Rectangle((0.5, 0.5), 0.2, 0.2, fill=False, edgecolor="#00ff00", label="image\npooling")
-    )
-    right.legend()
-    return fig
-
-
-def test_titles_and_legends_travel_as_html():
-    fig = _two_panels()
-    titles = titles_html(fig)
-    # each title over its own axes: 4 in x 50 dpi = 200 px wide, two panels of 100 px
-    assert "left:0px;width:100px" in titles and "left:100px;width:100px" in titles
-    assert "photo<br>RF 13x13" in titles and "zoom" in titles
-    assert not any(ax.title.get_visible() for ax in fig.axes)  # not drawn into the picture any more
-    legend = legends_html(fig)
-    assert "background:#ff0000;border:2px solid #0000ff" in legend and "rate 6" in legend
-    assert (
-        "background:transparent;border:2px solid #00ff00" in legend and "image<br>pooling" in legend
-    )
-    assert fig.axes[1].get_legend() is None
-    assert "<script" not in titles_html(
-        _titles_only("<script>alert(1)</script>")
-    )  # text is escaped
-
-
-def _titles_only(text: str) -> Figure:
-    fig, ax = plt.subplots()
-    ax.set_title(text)
-    return fig
-
-
 def test_live_figure_sends_picture_titles_and_legend():
-    fig = _two_panels()
+    fig = two_panel_figure()
     live = LiveFigure(fig)
     assert plt.get_fignums() == []  # pyplot will not show it again at the end of the cell
     assert Image.open(io.BytesIO(live.image.value)).size == (200, 100)
@@ -174,19 +129,6 @@ def test_live_explorer_redraws_once_per_change():
     controls["n"].value = 4
     assert drawn == [1, 4] and "n = 4" in box.live.titles.value
     assert bytes(box.image.value) == first  # only the title changed, and it is HTML now
-
-
-def test_figure_png_keeps_the_figure_size():
-    fig = plt.figure(figsize=(3, 2), dpi=40)
-    assert Image.open(io.BytesIO(figure_png(fig))).size == (120, 80)
-
-
-def test_shrink_photo():
-    photo = np.zeros((40, 60, 3), dtype=np.uint8)
-    photo[:, 30:] = 200
-    small = shrink_photo(photo, 0.5)
-    assert small.shape == (20, 30, 3) and small[0, 0, 0] == 0 and small[0, 29, 0] == 200
-    assert shrink_photo(photo, 1.5) is photo  # never enlarged
 
 
 def test_every_explorer_draws_a_figure_without_a_front_end():
@@ -274,7 +216,7 @@ def test_widgets_build_and_redraw_with_ipywidgets_7():
 
 
 def test_live_figure_sends_a_photo_frame_as_jpeg():
-    fig = _two_panels()
+    fig = two_panel_figure()
     live = LiveFigure(
         fig, picture="jpeg"
     )  # pyplot forgets the figure: the JPEG is drawn all the same
@@ -282,4 +224,4 @@ def test_live_figure_sends_a_photo_frame_as_jpeg():
     assert frame.startswith(b"\xff\xd8") and live.image.format == "jpeg"
     assert Image.open(io.BytesIO(frame)).size == (200, 100)
     with pytest.raises(ValueError, match="picture='gif'"):
-        LiveFigure(_two_panels(), picture="gif")
+        LiveFigure(two_panel_figure(), picture="gif")

@@ -35,7 +35,7 @@ def _sorted_ints(answer) -> list[int] | None:
 
 def check_mask_values(path, answer) -> CheckResult:
     """Lesson 06: the sorted class indices stored in the mask file at ``path``."""
-    from dlcourse.data import read_mask
+    from dlcourse.files import read_mask
 
     expected = sorted(int(v) for v in read_mask(path).unique())
     return judge(
@@ -270,7 +270,7 @@ def check_rgb_to_labels(rgb_to_labels) -> CheckResult:
     ``rgb`` is an ``(H, W, 3)`` uint8 array, ``colors`` a ``(K, 3)`` array: a pixel of
     colour ``colors[k]`` becomes k, any other colour becomes void 255. The check runs
     the learner's function on fresh random colour tables, some of whose colours share
-    a channel or a channel sum, and compares with :func:`dlcourse.data.colors_to_labels`.
+    a channel or a channel sum, and compares with :func:`dlcourse.files.colors_to_labels`.
     """
     return judge_function(
         rgb_to_labels,
@@ -282,7 +282,7 @@ def check_rgb_to_labels(rgb_to_labels) -> CheckResult:
 
 def _rgb_to_labels_mistake(rgb_to_labels) -> str | None:
     """The first random colour mask ``rgb_to_labels`` labels wrong, as a hint."""
-    from dlcourse.data import colors_to_labels
+    from dlcourse.files import colors_to_labels
     from dlcourse.voc import VOID_COLOR, VOID_INDEX
 
     rng = np.random.default_rng(606)
