@@ -10,10 +10,10 @@ widgets that exist in ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) are used.
   checkbox), like ``ipywidgets.interact``; each move draws a new figure.
 * :class:`LiveFigure` is for explorers that must keep up with a slider: one figure of
   fixed size, whose static parts (axes, photo) are drawn once; a frame removes and
-  re-adds only its own artists and travels as PNG bytes to an ``Image`` widget
-  (:mod:`dlcourse.frames` holds these pieces of a frame). Titles and legends travel as HTML beside the
-  picture, because text is what matplotlib is slowest to draw. :func:`live_explorer`
-  wires controls to it. Nothing on the page moves from frame to frame
+  re-adds only its own artists and travels as PNG bytes to an ``Image`` widget, with
+  the titles and legends as HTML beside the picture, because text is what matplotlib
+  is slowest to draw (:mod:`dlcourse.frames` holds these pieces of a frame).
+  :func:`live_explorer` wires controls to it. Nothing on the page moves from frame to frame
   (``benchmarks/bench_widgets.py`` times a frame in a browser).
 
 Without a notebook front end (a script, a test, a static render) every wrapper
