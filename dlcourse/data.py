@@ -4,9 +4,9 @@ Every dataset here returns ``(image, mask)``: the image a ``(3, H, W)`` uint8
 ``tv_tensors.Image``, the mask an ``(H, W)`` int64 ``tv_tensors.Mask`` holding
 class indices (255 = void). Files are read lazily, one item at a time, and
 checked as they are read (:mod:`dlcourse.files`): a broken file raises an error
-that names it, nothing is skipped. The synthetic set lives in :mod:`dlcourse.synthetic`, the joint
-transforms and the DataLoader in :mod:`dlcourse.transforms`, downloading VOC and
-SBD in :mod:`dlcourse.download`.
+that names it, nothing is skipped. The synthetic set lives in
+:mod:`dlcourse.synthetic`, the joint transforms and the DataLoader in
+:mod:`dlcourse.transforms`, downloading VOC and SBD in :mod:`dlcourse.download`.
 
 Used in: 06, 07, 08, 09, 10.
 """

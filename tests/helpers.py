@@ -74,3 +74,14 @@ def two_panel_figure():
     )
     right.legend()
     return fig
+
+
+def dilations(module) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(stride, dilation) of every conv of ``module`` with a kernel larger than 1, in order."""
+    from torch import nn
+
+    return [
+        (m.stride, m.dilation)
+        for m in module.modules()
+        if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)
+    ]

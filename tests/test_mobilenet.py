@@ -3,18 +3,10 @@
 import pytest
 import torch
 import torchvision
+from helpers import dilations
 from torch import nn
 
 from dlcourse.mobilenet import MobileNetV3Large, make_divisible
-
-
-def dilations(module: nn.Module) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """(stride, dilation) of every conv with a kernel larger than 1, in order."""
-    return [
-        (m.stride, m.dilation)
-        for m in module.modules()
-        if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)
-    ]
 
 
 def test_make_divisible_by_hand():

@@ -3,19 +3,11 @@
 import pytest
 import torch
 import torchvision
+from helpers import dilations
 from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 
 from dlcourse.resnet import BasicBlock, Bottleneck, ResNet, resnet, stage_plan
-
-
-def dilations(module: nn.Module) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """(stride, dilation) of every conv with a kernel larger than 1, in order."""
-    return [
-        (m.stride, m.dilation)
-        for m in module.modules()
-        if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)
-    ]
 
 
 def test_stage_plan_names_the_stages_that_dilate():
