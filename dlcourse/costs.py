@@ -9,8 +9,11 @@ Counting uses PyTorch's own tools, so the numbers mean what PyTorch says they me
 - latency comes from ``torch.utils.benchmark.Timer`` (median of several runs, CUDA
   synchronised, thread count stated);
 - memory of a training step comes from ``torch.cuda.max_memory_allocated`` on a GPU. On a
-  CPU PyTorch keeps no such counter, so :func:`activation_bytes` (the bytes of every
-  layer's output, what the backward pass must keep) stands in, and says so.
+  CPU PyTorch keeps no such counter, so :func:`saved_for_backward_bytes` stands in: the
+  bytes of every tensor autograd keeps for the backward pass, counted with
+  ``torch.autograd.graph.saved_tensors_hooks`` on the ``meta`` device, the same on every
+  machine. :func:`activation_bytes` (every layer's output) is the coarser count that
+  lessons 03 and 05 use to compare output strides.
 
 torchvision's model tables print "GFLOPS" that are multiply-adds (its
 ``deeplabv3_resnet50`` lists 178.72 at 520x520 with the aux head): compare them with
@@ -110,8 +113,10 @@ def profile(model: nn.Module, input_size: object = (513, 513)) -> Profile:
 def activation_bytes(model: nn.Module, input_size: object = (512, 512)) -> int:
     """Bytes of every leaf module's output for one ``1x3xHxW`` float32 image.
 
-    A stand-in for the activation memory a training step keeps for the backward pass,
-    measurable on any device (on the ``meta`` device: nothing is computed).
+    A quick, coarse measure of how activation memory grows with the picture and the
+    output stride, the same on any machine (on the ``meta`` device: nothing is computed).
+    It counts an in-place ReLU's output again and some outputs the backward pass never
+    needs; :func:`saved_for_backward_bytes` counts what a training step really keeps.
     """
     height, width = _size(input_size, "activation_bytes")
     ghost = copy.deepcopy(model).to("meta").eval()
@@ -128,6 +133,45 @@ def activation_bytes(model: nn.Module, input_size: object = (512, 512)) -> int:
     with torch.no_grad():
         ghost(torch.zeros(1, 3, height, width, device="meta"))
     return total
+
+
+def saved_for_backward_bytes(
+    model: nn.Module, input_size: object = (513, 513), batch: int = 8
+) -> int:
+    """Bytes autograd keeps between the forward and the backward pass of a training step.
+
+    The model is copied to the ``meta`` device and run forward once in train mode on a
+    ``batch x 3 x H x W`` input; every tensor autograd saves for the backward pass is
+    counted once per storage (a tensor saved twice, or saved by an in-place ReLU, is not
+    counted again). Weights and buffers are left out: they are in memory anyway. So are
+    the gradients, the optimiser's state and the temporary buffers of the backward pass
+    itself, which a GPU's ``max_memory_allocated`` also sees (:func:`training_step_memory`):
+    treat this number as the floor of a training step's memory, the part that grows with
+    the batch and the picture.
+
+    Args:
+        model: any module taking a ``(batch, 3, H, W)`` tensor; it is not touched.
+        input_size: ``(H, W)``, or one int for a square.
+        batch: images per step; at least 2 when the model has batch norm over one value
+            per channel (an ASPP image-pooling branch), as in training.
+    """
+    height, width = _size(input_size, "saved_for_backward_bytes")
+    batch = positive_int(batch, "batch", "saved_for_backward_bytes")
+    ghost = copy.deepcopy(model).to("meta").train()
+    # a storage's identity; data_ptr() cannot tell meta storages apart (it is 0 for all)
+    kept = {t.untyped_storage()._cdata for t in (*ghost.parameters(), *ghost.buffers())}
+    saved: dict[int, int] = {}
+
+    def count(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        if storage._cdata not in kept:
+            saved[storage._cdata] = storage.nbytes()
+        return tensor
+
+    x = torch.zeros(batch, 3, height, width, device="meta")
+    with torch.autograd.graph.saved_tensors_hooks(count, lambda tensor: tensor):
+        ghost(x)
+    return sum(saved.values())
 
 
 def benchmark_module():
@@ -216,14 +260,14 @@ def latency_ms(model: nn.Module, input_size: object = (512, 512), batch: int = 1
 def training_step_memory(model: nn.Module, input_size: object = (321, 321), batch: int = 8) -> int:
     """Peak CUDA memory in bytes of one training step (forward, loss, backward).
 
-    Needs the model on a CUDA device; on a CPU, use :func:`activation_bytes` instead
-    (PyTorch keeps no peak-memory counter for the CPU).
+    Needs the model on a CUDA device; on a CPU, use :func:`saved_for_backward_bytes`
+    instead (PyTorch keeps no peak-memory counter for the CPU).
     """
     device = _device_of(model)
     if device.type != "cuda":
         raise RuntimeError(
             f"training_step_memory: the model is on {device}; it measures CUDA memory only. "
-            "Move the model to a GPU, or use activation_bytes(model, input_size) on a CPU"
+            "Move the model to a GPU, or use saved_for_backward_bytes(model, input_size, batch) on a CPU"
         )
     height, width = _size(input_size, "training_step_memory")
     x = torch.randn(batch, 3, height, width, device=device)

@@ -65,8 +65,40 @@ def test_input_size_errors_name_the_argument(bad):
         costs.profile(nn.Conv2d(3, 1, 1), bad)
 
 
+def test_saved_for_backward_counted_by_hand():
+    # conv keeps its input, batch norm its input (the conv's output) and its batch mean and
+    # 1/std, ReLU its output; the weights and running statistics are not counted
+    h = w = 8
+    expected = 4 * 2 * (3 * h * w + 4 * h * w + 4 * h * w) + 2 * 4 * 4
+    for inplace in (False, True):  # an in-place ReLU keeps the batch norm's output: once
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace))
+        assert costs.saved_for_backward_bytes(model, (h, w), batch=2) == expected
+    # a frozen layer keeps nothing for its weights' gradient
+    frozen = nn.Conv2d(3, 4, 3, padding=1).requires_grad_(False)
+    assert costs.saved_for_backward_bytes(frozen, 8, batch=2) == 0
+
+
+def test_saved_for_backward_grows_with_the_batch_and_leaves_the_model_alone():
+    model = build_model("deeplabv3_resnet18", num_classes=3).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    two, four, six = (costs.saved_for_backward_bytes(model, 65, batch=b) for b in (2, 4, 6))
+    # each picture adds the same bytes; batch norm's per-channel statistics do not grow
+    assert 0 < four - two == six - four < two
+    assert not model.training and next(model.parameters()).device.type == "cpu"
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    with torch.device("meta"):  # a ResNet-101 at the papers' size costs no memory to count
+        at_8, at_16 = (build_model("deeplabv3_resnet101", output_stride=s) for s in (8, 16))
+    # output stride 8 keeps 4 times as many values in its last two stages
+    assert costs.saved_for_backward_bytes(at_8, 513) > 1.5 * costs.saved_for_backward_bytes(
+        at_16, 513
+    )
+    with pytest.raises(ValueError, match="batch"):
+        costs.saved_for_backward_bytes(model, 65, batch=0)
+
+
 def test_training_memory_needs_a_gpu():
-    with pytest.raises(RuntimeError, match="activation_bytes"):
+    with pytest.raises(RuntimeError, match="saved_for_backward_bytes"):
         costs.training_step_memory(nn.Conv2d(3, 1, 1))
 
 
@@ -75,3 +107,6 @@ def test_training_memory_on_a_gpu():
     conv = nn.Conv2d(3, 8, 3, padding=1).cuda()
     peak = costs.training_step_memory(conv, (64, 64), batch=2)
     assert peak >= 2 * 8 * 64 * 64 * 4  # at least the output it keeps
+    model = build_model("deeplabv3_resnet18", num_classes=3).cuda()
+    peak = costs.training_step_memory(model, (129, 129), batch=2)
+    assert costs.saved_for_backward_bytes(model, (129, 129), batch=2) <= peak  # it is a floor
