@@ -50,6 +50,11 @@ def _device_of(model: nn.Module) -> torch.device:
     return tensor.device if tensor is not None else torch.device("cpu")
 
 
+def _meta_copy(model: nn.Module, train: bool = False) -> nn.Module:
+    """A copy of ``model`` on the ``meta`` device: shapes flow through it, nothing is computed."""
+    return copy.deepcopy(model).to("meta").train(train)
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (only those that require gradients if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
@@ -64,7 +69,7 @@ def count_flops(model: nn.Module, input_size: object = (512, 512)) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     height, width = _size(input_size, "count_flops")
-    ghost = copy.deepcopy(model).to("meta").eval()
+    ghost = _meta_copy(model)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         ghost(torch.zeros(1, 3, height, width, device="meta"))
     return int(counter.get_total_flops())
@@ -119,7 +124,7 @@ def activation_bytes(model: nn.Module, input_size: object = (512, 512)) -> int:
     needs; :func:`saved_for_backward_bytes` counts what a training step really keeps.
     """
     height, width = _size(input_size, "activation_bytes")
-    ghost = copy.deepcopy(model).to("meta").eval()
+    ghost = _meta_copy(model)
     total = 0
 
     def add_output(_module, _inputs, output):
@@ -157,7 +162,7 @@ def saved_for_backward_bytes(
     """
     height, width = _size(input_size, "saved_for_backward_bytes")
     batch = positive_int(batch, "batch", "saved_for_backward_bytes")
-    ghost = copy.deepcopy(model).to("meta").train()
+    ghost = _meta_copy(model, train=True)
     # a storage's identity; data_ptr() cannot tell meta storages apart (it is 0 for all)
     kept = {t.untyped_storage()._cdata for t in (*ghost.parameters(), *ghost.buffers())}
     saved: dict[int, int] = {}
